@@ -1,0 +1,221 @@
+"""The one training loop every qclf model goes through.
+
+Hybrid and classical models share it line for line, so a comparison differs only in the model.
+Each epoch ends with validation and an atomic checkpoint; ``resume=True`` continues a killed run
+to exactly the result an uninterrupted run gives (same data order, RNG, optimiser state).
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import resource
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+from tqdm.auto import tqdm
+
+from qclf.evaluate import Evaluation, check_finite, evaluate
+from qclf.train.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
+from qclf.train.config import TrainConfig
+from qclf.train.seeding import epoch_generator, rng_state, seed_everything, set_rng_state
+
+log = logging.getLogger("qclf.train")
+
+CHECKPOINT = "checkpoint.pt"
+
+
+class TrainingDivergedError(RuntimeError):
+    """The loss became NaN or infinite; the last good checkpoint is kept."""
+
+
+@dataclass
+class RunResult:
+    metrics: dict[str, Any]
+    model: nn.Module
+    test: Evaluation
+    out: Path | None
+
+
+def resolve_device(name: str) -> torch.device:
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    dev = torch.device(name)
+    if dev.type == "cuda" and not torch.cuda.is_available():
+        raise ValueError("--device cuda was asked for but torch sees no CUDA device; "
+                         "use --device cpu (or auto).")
+    return dev
+
+
+def build_optimizer(cfg: TrainConfig, params) -> torch.optim.Optimizer:
+    if cfg.optimizer == "adam":
+        return torch.optim.Adam(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
+    if cfg.optimizer == "adamw":
+        return torch.optim.AdamW(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
+    return torch.optim.SGD(params, lr=cfg.lr, momentum=0.9, weight_decay=cfg.weight_decay)
+
+
+def build_scheduler(cfg: TrainConfig, opt, steps_per_epoch: int):
+    if cfg.scheduler == "onecycle":
+        return torch.optim.lr_scheduler.OneCycleLR(
+            opt, max_lr=cfg.lr, epochs=cfg.epochs, steps_per_epoch=steps_per_epoch)
+    if cfg.scheduler == "cosine":
+        return torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=cfg.epochs * steps_per_epoch)
+    return None
+
+
+def peak_memory_mb(device: torch.device) -> float:
+    if device.type == "cuda":
+        return torch.cuda.max_memory_allocated(device) / 2**20
+    # ru_maxrss is KiB on Linux, bytes on macOS: the process's peak resident memory.
+    rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return rss / (2**20 if sys.platform == "darwin" else 2**10)
+
+
+def fit(cfg: TrainConfig, *, model: nn.Module | None = None, data: dict | None = None
+        ) -> RunResult:
+    """Train ``cfg.model`` on ``cfg.dataset``; write checkpoints and results under ``cfg.out``.
+
+    ``model`` and ``data`` (``{"train", "val", "test"}`` data sets) may be passed in to train
+    something not in the registries; otherwise both are built by name from the config.
+    """
+    # Imported here: the loop must not pull every model family in at import time.
+    from qclf.data import load_dataset
+    from qclf.layers import count_parameters
+    from qclf.models import create_model
+    from qclf.results import write_run
+
+    device = resolve_device(cfg.device)
+    out = cfg.out_path
+    ckpt_path = out / CHECKPOINT if out else None
+    if out and not cfg.resume and ckpt_path.exists() and not cfg.overwrite:
+        raise CheckpointError(
+            f"{out} already holds a run (checkpoint.pt). Pass --resume to continue it, "
+            "--overwrite to replace it, or choose another --out."
+        )
+    payload = load_checkpoint(ckpt_path, cfg.fingerprint()) if cfg.resume else None
+    if cfg.resume and ckpt_path is None:
+        raise CheckpointError("--resume needs --out pointing at the run folder to continue.")
+
+    if data is None:
+        data = {
+            "train": load_dataset(cfg.dataset, "train", data_dir=cfg.data_dir, limit=cfg.limit,
+                                  seed=cfg.seed),
+            "val": load_dataset(cfg.dataset, "val", data_dir=cfg.data_dir, limit=cfg.eval_limit,
+                                seed=cfg.seed),
+            "test": load_dataset(cfg.dataset, "test", data_dir=cfg.data_dir, limit=cfg.eval_limit,
+                                 seed=cfg.seed),
+        }
+    info = data["train"].info
+    seed_everything(cfg.seed)
+    if model is None:
+        model = create_model(cfg.model, num_classes=info.num_classes,
+                             input_shape=tuple(info.input_shape), **cfg.model_kw)
+    model = model.to(device)
+    params = count_parameters(model)
+
+    train_set = data["train"]
+    steps = math.ceil(len(train_set) / cfg.batch_size)
+    opt = build_optimizer(cfg, [p for p in model.parameters() if p.requires_grad])
+    sched = build_scheduler(cfg, opt, steps)
+    loss_fn = nn.CrossEntropyLoss(label_smoothing=cfg.label_smoothing)
+
+    history: list[dict[str, Any]] = []
+    start_epoch = 0
+    if payload is not None:
+        model.load_state_dict(payload["model"])
+        opt.load_state_dict(payload["optimizer"])
+        if sched is not None and payload.get("scheduler") is not None:
+            sched.load_state_dict(payload["scheduler"])
+        set_rng_state(payload["rng"])
+        history = list(payload["history"])
+        start_epoch = int(payload["epoch"])
+        log.info("resumed %s from epoch %d", ckpt_path, start_epoch)
+    if device.type == "cuda":
+        torch.cuda.reset_peak_memory_stats(device)
+
+    for epoch in range(start_epoch, cfg.epochs):
+        t0 = time.perf_counter()
+        model.train()
+        order = torch.randperm(len(train_set), generator=epoch_generator(cfg.seed, epoch))
+        total, correct, seen = 0.0, 0, 0
+        bar = tqdm(order.split(cfg.batch_size), desc=f"{cfg.model} epoch {epoch + 1}/{cfg.epochs}",
+                   disable=not cfg.progress, leave=False, dynamic_ncols=True)
+        for step, idx in enumerate(bar):
+            x, y = train_set[idx]
+            check_finite(x, f"training batch {step} of epoch {epoch + 1}")
+            x, y = x.to(device, non_blocking=True), y.to(device, non_blocking=True)
+            logits = model(x)
+            loss = loss_fn(logits, y)
+            if not torch.isfinite(loss):
+                raise TrainingDivergedError(
+                    f"loss became {float(loss)} at epoch {epoch + 1}, step {step}; the last good "
+                    f"checkpoint is kept{f' in {out}' if out else ''}. Lower --lr and --resume "
+                    "or restart."
+                )
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+            if sched is not None:
+                sched.step()
+            total += float(loss) * len(idx)
+            correct += int((logits.argmax(1) == y).sum())
+            seen += len(idx)
+            bar.set_postfix(loss=f"{total / seen:.4f}")
+        train_seconds = time.perf_counter() - t0
+        val = evaluate(model, data["val"], info.num_classes, device=device)
+        record = {
+            "epoch": epoch + 1,
+            "train_loss": total / seen,
+            "train_accuracy": correct / seen,
+            "val_loss": val.loss,
+            "val_accuracy": val.accuracy,
+            "lr": opt.param_groups[0]["lr"],
+            "seconds": train_seconds,
+        }
+        history.append(record)
+        if cfg.progress:
+            tqdm.write(f"{cfg.model} epoch {epoch + 1}/{cfg.epochs}: "
+                       f"loss {record['train_loss']:.4f}  val acc {val.accuracy:.4f}  "
+                       f"({train_seconds:.1f}s)")
+        if ckpt_path is not None:
+            save_checkpoint(ckpt_path, {
+                "fingerprint": cfg.fingerprint(), "config": cfg.to_dict(), "epoch": epoch + 1,
+                "model": model.state_dict(), "optimizer": opt.state_dict(),
+                "scheduler": sched.state_dict() if sched is not None else None,
+                "rng": rng_state(), "history": history,
+            })
+
+    test = evaluate(model, data["test"], info.num_classes, device=device)
+    best = max(history, key=lambda r: r["val_accuracy"])
+    metrics = {
+        "model": cfg.model,
+        "dataset": cfg.dataset,
+        "seed": cfg.seed,
+        "test_accuracy": test.accuracy,
+        "test_loss": test.loss,
+        "train_loss": history[-1]["train_loss"],
+        "val_accuracy": history[-1]["val_accuracy"],
+        "best_epoch": best["epoch"],
+        "best_val_accuracy": best["val_accuracy"],
+        "epochs": cfg.epochs,
+        "params": params,
+        "seconds_per_epoch": sum(r["seconds"] for r in history) / len(history),
+        "peak_memory_mb": peak_memory_mb(device),
+        "device": str(device),
+        "n_train": len(train_set),
+        "n_val": len(data["val"]),
+        "n_test": len(data["test"]),
+        "class_names": list(info.class_names),
+        "confusion": test.confusion.tolist(),
+        "history": history,
+        "config": cfg.to_dict(),
+    }
+    if out is not None:
+        write_run(out, metrics)
+    return RunResult(metrics=metrics, model=model, test=test, out=out)
