@@ -151,6 +151,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("what", choices=["models", "datasets", "circuits"])
     p.add_argument("pattern", nargs="?", default="*", help="glob filter, e.g. 'hqnn*'")
     p.set_defaults(func=_cmd_list)
+
+    from qclf.bench.commands import add_commands
+
+    add_commands(sub)  # bench, report
     return parser
 
 

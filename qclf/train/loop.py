@@ -117,6 +117,12 @@ def fit(cfg: TrainConfig, *, model: nn.Module | None = None, data: dict | None =
         model = create_model(cfg.model, num_classes=info.num_classes,
                              input_shape=tuple(info.input_shape), **cfg.model_kw)
     model = model.to(device)
+    if payload is None and hasattr(model, "prepare_fit"):
+        # A pre-training stage (S6's autoencoder, a PCA) fills weights/buffers from the training
+        # data before the loop. It must not change which parameters require grad: a resumed run
+        # skips it (the checkpoint holds its result) and must build the same optimiser.
+        model.prepare_fit(train_set=data["train"], device=device, seed=cfg.seed,
+                          progress=cfg.progress)
     params = count_parameters(model)
 
     train_set = data["train"]
