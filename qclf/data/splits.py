@@ -39,23 +39,30 @@ def stratified_split(labels: np.ndarray, fractions: Sequence[float], seed: int
                      ) -> list[np.ndarray]:
     """Split indices into ``len(fractions)`` disjoint parts with each class spread by fraction.
 
-    Every sample lands in exactly one part (the last part takes what rounding leaves). Each part's
-    indices are sorted, so the source order is kept within a part.
+    Part sizes are ``round(fraction * N)`` (the last part takes the rest), shared out between
+    classes in proportion to their sizes, so tiny sets split as evenly as large ones. Every sample
+    lands in exactly one part; each part's indices are sorted (the source order is kept).
     """
     labels = np.asarray(labels)
     fr = np.asarray(fractions, dtype=np.float64)
     if np.any(fr < 0) or not np.isclose(fr.sum(), 1.0):
         raise ValueError(f"fractions must be >= 0 and sum to 1, got {list(fractions)}")
+    classes, sizes = np.unique(labels, return_counts=True)
+    left = sizes.copy()
+    counts = []  # per part, per class
+    for f in fr[:-1]:
+        k = _largest_remainder(sizes.astype(np.float64), int(round(f * len(labels))), left)
+        counts.append(k)
+        left = left - k
+    counts.append(left)
     rng = np.random.default_rng(seed)
     parts: list[list[np.ndarray]] = [[] for _ in fr]
-    for c in np.unique(labels):
+    for ci, c in enumerate(classes):
         idx = rng.permutation(np.flatnonzero(labels == c))
-        bounds = np.round(np.cumsum(fr) * len(idx)).astype(np.int64)
-        bounds[-1] = len(idx)
         start = 0
-        for p, stop in enumerate(bounds):
-            parts[p].append(idx[start:stop])
-            start = stop
+        for p, k in enumerate(counts):
+            parts[p].append(idx[start:start + k[ci]])
+            start += k[ci]
     return [np.sort(np.concatenate(p)) if p else np.zeros(0, np.int64) for p in parts]
 
 
