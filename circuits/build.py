@@ -13,6 +13,7 @@ from typing import Any
 
 import numpy as np
 import pennylane as qml
+from pennylane.devices.preprocess import decompose
 
 from circuits.registry import Circuit, get_circuit
 
@@ -111,7 +112,7 @@ def build_qnode(
     ans = get_circuit(ansatz, "ansatz") if ansatz is not None else None
     for c in (enc, ans):
         if c is not None:
-            c.check_qubits(n_qubits)
+            c.check_qubits(n_qubits, depth)
     if enc is None and ans is None:
         raise ValueError("build_qnode needs an encoding, an ansatz, or both")
     enc_kw = dict(encoding_kw or {})
@@ -183,6 +184,18 @@ def build_qnode(
     return qml.QNode(circuit, dev, **qnode_kw), {}
 
 
+# The gates of the original qelib1.inc (OpenQASM 2 paper) that PennyLane names; anything else
+# (CRX, CRY, SWAP, MultiRZ, templates) is decomposed into these so that strict parsers and
+# hardware toolchains accept the program.
+QELIB1_GATES = frozenset(
+    {
+        "CNOT", "CZ", "Toffoli", "Hadamard", "PauliX", "PauliY", "PauliZ", "Identity",
+        "S", "Adjoint(S)", "T", "Adjoint(T)", "RX", "RY", "RZ", "CRZ",
+        "PhaseShift", "U1", "U2", "U3",
+    }
+)  # fmt: skip
+
+
 def to_qasm(
     qnode: qml.QNode,
     inputs: Any,
@@ -192,7 +205,7 @@ def to_qasm(
     measure: bool = True,
     precision: int | None = None,
 ) -> str:
-    """OpenQASM 2.0 for one sample of a QNode from :func:`build_qnode`, gates decomposed.
+    """OpenQASM 2.0 (``qelib1.inc`` gates only) for one sample of a :func:`build_qnode` QNode.
 
     Args:
         qnode: the QNode.
@@ -213,13 +226,19 @@ def to_qasm(
         )
     args = (inputs,) if weights is None else (inputs, _as_numpy(weights))
     tape = qml.tape.make_qscript(qnode.func)(*args)
-    wires = qml.wires.Wires(range(len(qnode.device.wires))) if qnode.device.wires else None
-    if not rotations:
-        tape = qml.tape.QuantumScript(tape.operations, [])
-    text = qml.to_openqasm(
+    [tape], _ = decompose(
+        tape,
+        stopping_condition=lambda op: op.name in QELIB1_GATES or isinstance(op, qml.GlobalPhase),
+        skip_initial_state_prep=False,
+        name="to_qasm",
+        error=ValueError,
+    )
+    ops = [op for op in tape.operations if not isinstance(op, qml.GlobalPhase)]
+    tape = qml.tape.QuantumScript(ops, tape.measurements if rotations else [])
+    wires = qml.wires.Wires(range(len(qnode.device.wires)))
+    return qml.to_openqasm(
         tape, wires=wires, rotations=rotations, measure_all=measure, precision=precision
     )
-    return "".join(line for line in text.splitlines(keepends=True) if not line.startswith("gphase"))
 
 
 def _as_numpy(x: Any) -> np.ndarray:

@@ -93,7 +93,7 @@ def qcnn_pool(weights: Any, wires: Sequence[int]) -> None:
     "qcnn",
     "ansatz",
     shape=lambda n, depth: (depth, 7),
-    min_qubits=2,
+    min_qubits=lambda depth: 2**depth,
     source=SOURCE,
 )
 def qcnn(weights: Any, wires: Sequence[int]) -> None:

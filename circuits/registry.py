@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, Literal
 
 from qclf.registry import Registry
@@ -38,7 +38,8 @@ class Circuit:
         shape: ``(n_qubits, depth) -> weight shape``; ``(0,)`` for circuits without weights.
         n_features: encodings only, ``n_qubits -> number of input features`` consumed at most.
         fixed_qubits: the only qubit count the circuit is defined for, if any.
-        min_qubits: the smallest qubit count the circuit is defined for.
+        min_qubits: the smallest qubit count the circuit is defined for (an int, or a function
+            of the depth).
         layered: the weights' leading axis is the depth, one slice per layer, so
             ``fn(weights[l : l + 1], ...)`` is one layer (required for data re-uploading).
         source: the paper (or tag in ``papers.md``) the circuit comes from.
@@ -51,11 +52,10 @@ class Circuit:
     shape: Callable[[int, int], tuple[int, ...]] = no_weights
     n_features: Callable[[int], int] | None = None
     fixed_qubits: int | None = None
-    min_qubits: int = 1
+    min_qubits: int | Callable[[int], int] = 1
     layered: bool = False
     source: str = ""
     description: str = ""
-    defaults: dict[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         if self.kind not in KINDS:
@@ -70,16 +70,21 @@ class Circuit:
         """Number of trainable weights at this size."""
         return math.prod(self.shape(n_qubits, depth))
 
-    def check_qubits(self, n_qubits: int) -> None:
+    def qubits_needed(self, depth: int = 1) -> int:
+        """The smallest qubit count the circuit is defined for at this depth."""
+        return self.min_qubits(depth) if callable(self.min_qubits) else self.min_qubits
+
+    def check_qubits(self, n_qubits: int, depth: int = 1) -> None:
         """Raise ``ValueError`` if the circuit is not defined on ``n_qubits`` qubits."""
         if self.fixed_qubits is not None and n_qubits != self.fixed_qubits:
             raise ValueError(
                 f"{self.kind} {self.name!r} is defined on exactly {self.fixed_qubits} qubits, "
                 f"got n_qubits={n_qubits}"
             )
-        if n_qubits < self.min_qubits:
+        needed = self.qubits_needed(depth)
+        if n_qubits < needed:
             raise ValueError(
-                f"{self.kind} {self.name!r} needs at least {self.min_qubits} qubits, "
+                f"{self.kind} {self.name!r} needs at least {needed} qubits at depth {depth}, "
                 f"got n_qubits={n_qubits}"
             )
 
@@ -94,7 +99,7 @@ def register_circuit(
     shape: Callable[[int, int], tuple[int, ...]] = no_weights,
     n_features: Callable[[int], int] | None = None,
     fixed_qubits: int | None = None,
-    min_qubits: int = 1,
+    min_qubits: int | Callable[[int], int] = 1,
     layered: bool = False,
     source: str = "",
     description: str | None = None,
@@ -152,7 +157,7 @@ def describe(
     rows = []
     for name in list_circuits(kind):
         c = CIRCUITS.get(name)
-        q = c.fixed_qubits if c.fixed_qubits is not None else max(n_qubits, c.min_qubits)
+        q = c.fixed_qubits if c.fixed_qubits is not None else max(n_qubits, c.qubits_needed(depth))
         rows.append(
             {
                 "name": name,
