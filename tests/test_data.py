@@ -139,6 +139,8 @@ def test_mnist_idx(tmp_path, layout, gz):
     val = load_dataset("mnist", "val", data_dir=tmp_path)
     assert (len(train), len(val)) == (90, 10)
     assert val.class_counts() == [1] * 10  # 10% of each class
+    again = load_dataset("mnist", "val", data_dir=tmp_path, seed=5)
+    assert torch.equal(again.images, val.images)  # the carved val set is the same for every seed
     tk, vk = _keys(train.images.numpy()), _keys(val.images.numpy())
     assert not tk & vk and tk | vk == _keys(d["x_train"])
     x, y = train[0]
