@@ -12,6 +12,7 @@ from qclf.data import cifar, digits, folder, idx, medmnist, stl10  # noqa: F401 
 from qclf.data.catalog import (
     DATASETS,
     SPLITS,
+    UnsupportedDatasetError,
     canonical_name,
     dataset_info,
     list_datasets,
@@ -32,6 +33,7 @@ __all__ = [
     "DatasetInfo",
     "DatasetNotFoundError",
     "ImageDataset",
+    "UnsupportedDatasetError",
     "canonical_name",
     "clear_cache",
     "dataset_info",
