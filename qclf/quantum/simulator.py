@@ -36,7 +36,7 @@ from collections.abc import Sequence
 import numpy as np
 import pennylane as qml
 import torch
-from pennylane.measurements import ExpectationMP, MeasurementProcess, ProbabilityMP, VarianceMP
+from pennylane.measurements import ExpectationMP, ProbabilityMP, VarianceMP
 
 __all__ = ["UnsupportedCircuit", "simulate", "expand_operations"]
 
@@ -164,7 +164,12 @@ def _closed_form_1q(name, params, sdtype):
         a, d = (phi + omega) / 2, (phi - omega) / 2
         ca, sa, cd, sd = torch.cos(a), torch.sin(a), torch.cos(d), torch.sin(d)
         return _stack2x2(
-            [_cx(c * ca, -c * sa), _cx(-s * cd, -s * sd), _cx(s * cd, -s * sd), _cx(c * ca, c * sa)],
+            [
+                _cx(c * ca, -c * sa),
+                _cx(-s * cd, -s * sd),
+                _cx(s * cd, -s * sd),
+                _cx(c * ca, c * sa),
+            ],
             sdtype,
         )
     if name == "U3":
@@ -445,14 +450,8 @@ def _measure(psi, mps, wire_pos, n, ctx: _Ctx, batched: bool):
     def eval_sentence(terms, like):
         total = None
         for fi, ti, coeff in terms:
-            if fi is None:
-                val = torch.ones_like(like)
-            else:
-                val = frames[fi].values[:, ti]
-            if isinstance(coeff, complex | np.complexfloating):
-                coeff = coeff.real
-            elif isinstance(coeff, torch.Tensor) and coeff.is_complex():
-                coeff = coeff.real
+            val = torch.ones_like(like) if fi is None else frames[fi].values[:, ti]
+            coeff = _real_coeff(coeff)
             term = val if _is_one(coeff) else val * coeff
             total = term if total is None else total + term
         if total is None:
@@ -482,8 +481,13 @@ def _measure(psi, mps, wire_pos, n, ctx: _Ctx, batched: bool):
             r = eval_sentence(plan[2], like) - e * e
         else:
             f = frames[plan[1]]
-            eig = _param(np.real(np.asarray(plan[2])) if not isinstance(plan[2], torch.Tensor)
-                         else plan[2].real, f.probs.dtype, f.probs.device)
+            eig = _param(
+                np.real(np.asarray(plan[2]))
+                if not isinstance(plan[2], torch.Tensor)
+                else plan[2].real,
+                f.probs.dtype,
+                f.probs.device,
+            )
             e = f.probs @ eig
             r = e if kind == "expval_generic" else f.probs @ (eig * eig) - e * e
         r = r.to(ctx.rdtype)
@@ -491,6 +495,14 @@ def _measure(psi, mps, wire_pos, n, ctx: _Ctx, batched: bool):
             r = r.expand(like.shape[0], *r.shape[1:])
         results.append(r if batched else r[0])
     return results
+
+
+def _real_coeff(c):
+    if isinstance(c, complex | np.complexfloating):
+        return c.real
+    if isinstance(c, torch.Tensor) and c.is_complex():
+        return c.real
+    return c
 
 
 def _is_one(c):
@@ -575,9 +587,7 @@ def simulate(
         ops = expand_operations(ops)
 
     if dtype is None or device is None:
-        first = next(
-            (p for op in ops for p in op.data if isinstance(p, torch.Tensor)), None
-        )
+        first = next((p for op in ops for p in op.data if isinstance(p, torch.Tensor)), None)
         if dtype is None:
             dtype = first.dtype if first is not None and first.is_floating_point() else None
             dtype = dtype or torch.float64
@@ -628,10 +638,7 @@ def _simulate(ops, measurements, wire_pos, n, ctx: _Ctx, fuse: bool):
             p = pos[0]
             m = ctx.matrix(op)
             s = wire_state.get(p)
-            if s is None:
-                s = m[..., :, 0]
-            else:
-                s = (m @ s[..., None])[..., 0]
+            s = m[..., :, 0] if s is None else (m @ s[..., None])[..., 0]
             wire_state[p] = s if s.dim() == 2 else s[None]
             touched.add(p)
             continue
@@ -672,8 +679,11 @@ def _simulate(ops, measurements, wire_pos, n, ctx: _Ctx, fuse: bool):
         run = rest[i:j]
         k = len(wires)
         cost_gates = sum(1 << len(o.wires) for o in run)
-        if psi.shape[0] > 1 and len(run) > 1 and k <= _FUSE_MAX_WIRES and (1 << k) <= max(
-            64, 4 * cost_gates
+        if (
+            psi.shape[0] > 1
+            and len(run) > 1
+            and k <= _FUSE_MAX_WIRES
+            and (1 << k) <= max(64, 4 * cost_gates)
         ):
             wires.sort()
             local = {wire_order_p: idx for idx, wire_order_p in enumerate(wires)}
