@@ -169,7 +169,7 @@ def fit(cfg: TrainConfig, *, model: nn.Module | None = None, data: dict | None =
             opt.step()
             if sched is not None:
                 sched.step()
-            total += float(loss) * len(idx)
+            total += float(loss.detach()) * len(idx)
             correct += int((logits.argmax(1) == y).sum())
             seen += len(idx)
             bar.set_postfix(loss=f"{total / seen:.4f}")
