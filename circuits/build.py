@@ -13,6 +13,7 @@ from typing import Any
 
 import numpy as np
 import pennylane as qml
+import torch
 from pennylane.devices.preprocess import decompose
 
 from circuits.registry import Circuit, get_circuit
@@ -179,7 +180,7 @@ def build_qnode(
         fixed = lambda: weights  # noqa: E731
 
     def circuit(inputs):  # noqa: ANN001, F811 - TorchLayer reads this name
-        return body(inputs, fixed() if fixed is not None else None)
+        return body(inputs, _like(fixed(), inputs) if fixed is not None else None)
 
     return qml.QNode(circuit, dev, **qnode_kw), {}
 
@@ -239,6 +240,13 @@ def to_qasm(
     return qml.to_openqasm(
         tape, wires=wires, rotations=rotations, measure_all=measure, precision=precision
     )
+
+
+def _like(weights: Any, inputs: Any) -> Any:
+    """Fixed weights on the inputs' dtype and device, as TorchLayer does for trainable ones."""
+    if isinstance(weights, torch.Tensor) and isinstance(inputs, torch.Tensor):
+        return weights.to(inputs)
+    return weights
 
 
 def _as_numpy(x: Any) -> np.ndarray:

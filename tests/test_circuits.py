@@ -94,6 +94,8 @@ def test_every_circuit_builds_runs_batched_and_counts_weights(name):
         assert shapes == {"weights": tuple(expected)}
     out = layer(sample_inputs(encoding, n, (3,)))
     assert out.shape == (3, n) and torch.isfinite(out).all()
+    # every catalogue circuit must run on qclf's compiled engine, not its PennyLane fallback
+    assert getattr(layer, "compiled", True), layer.fallback_reason
     assert out.abs().max() <= 1 + 1e-6
 
 
