@@ -16,7 +16,7 @@ import pennylane as qml
 import torch
 from pennylane.devices.preprocess import decompose
 
-from circuits.registry import Circuit, get_circuit
+from circuits.registry import get_circuit
 
 PAULIS = {"I": qml.Identity, "X": qml.PauliX, "Y": qml.PauliY, "Z": qml.PauliZ}
 Measurement = str | Sequence[str]
@@ -255,4 +255,4 @@ def _as_numpy(x: Any) -> np.ndarray:
     return np.asarray(x, dtype=float)
 
 
-__all__ = ["Circuit", "build_qnode", "n_inputs", "n_outputs", "to_qasm"]
+__all__ = ["build_qnode", "n_inputs", "n_outputs", "to_qasm"]

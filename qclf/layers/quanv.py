@@ -95,13 +95,19 @@ class Quanv2d(QuantumLayer):
             )
         self.out_per_filter = n_outputs(measurement, self.n_qubits)
         self.n_filters = math.ceil(out_channels / self.out_per_filter)
-        config = dict(
-            encoding_kw=encoding_kw,
-            ansatz_kw=ansatz_kw,
-        )
-        build = lambda **kw: build_qnode(  # noqa: E731
-            self.n_qubits, encoding, ansatz, depth, measurement, **config, **kw
-        )
+
+        def build(**kw: Any) -> tuple[Any, dict]:
+            return build_qnode(
+                self.n_qubits,
+                encoding,
+                ansatz,
+                depth,
+                measurement,
+                encoding_kw=encoding_kw,
+                ansatz_kw=ansatz_kw,
+                **kw,
+            )
+
         if trainable:
             self.filters = nn.ModuleList(TorchLayer(*build()) for _ in range(self.n_filters))
         else:
