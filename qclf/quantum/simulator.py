@@ -203,11 +203,12 @@ class _Ctx:
         self.sdtype = sdtype
         self.device = device
 
-    def const(self, key, fn):
-        key = (*key, str(self.device), self.sdtype)
+    def const(self, key, fn, dtype=None):
+        dtype = dtype or self.sdtype
+        key = (*key, str(self.device), dtype)
         m = self._const_cache.get(key)
         if m is None:
-            m = _to_state_dtype(fn(), self.sdtype, self.device)
+            m = _to_state_dtype(fn(), dtype, self.device)
             if len(self._const_cache) > 4096:
                 self._const_cache.clear()
             self._const_cache[key] = m
@@ -241,38 +242,64 @@ class _Ctx:
 # ------------------------------------------------------------------------- state updates
 
 
-def _apply(psi: torch.Tensor, m: torch.Tensor, pos: Sequence[int], n: int) -> torch.Tensor:
-    """Apply a (K, K) or batched (B, K, K) matrix ``m`` on wire positions ``pos``.
+class _State:
+    """A batch of state vectors ``(b, 2, ..., 2)`` whose axes are kept in a lazy order.
 
-    ``psi`` has shape (b, 2**n) with b in {1, B}. Returns (b', 2**n).
+    Applying a gate moves its target axes to the end (one copy, and none when they are
+    already there) and multiplies with the matrix from the right, a single GEMM over all
+    batch elements and spectator amplitudes; the axes are not moved back, ``canonical()``
+    restores the wire order once, at measurement time.
     """
-    k = len(pos)
-    kk = 1 << k
-    batched = m.dim() == 3
-    b = psi.shape[0]
-    if batched and b == 1 and m.shape[0] != 1:
-        psi = psi.expand(m.shape[0], psi.shape[1])
-        b = m.shape[0]
-    pos = list(pos)
-    if pos == list(range(pos[0], pos[0] + k)):
-        left, right = 1 << pos[0], 1 << (n - pos[0] - k)
-        if not batched and right == 1:
-            # (b*left, K) @ m^T
-            out = psi.reshape(b * left, kk) @ m.transpose(0, 1)
-            return out.reshape(b, -1)
-        if not batched and left == 1:
-            v = psi.reshape(b, kk, right)
-            return torch.matmul(m, v).reshape(b, -1)
-        v = psi.reshape(b, left, kk, right)
-        out = torch.matmul(m[:, None] if batched else m, v)
-        return out.reshape(b, -1)
-    axes = [p + 1 for p in pos]
-    v = psi.reshape(b, *([2] * n))
-    v = torch.movedim(v, axes, list(range(1, k + 1)))
-    shp = v.shape
-    out = torch.matmul(m, v.reshape(b, kk, -1)).reshape(shp)
-    out = torch.movedim(out, list(range(1, k + 1)), axes)
-    return out.reshape(b, -1)
+
+    def __init__(self, psi: torch.Tensor, n: int):
+        self.n = n
+        self.t = psi.reshape(psi.shape[0], *([2] * n))
+        self.order = list(range(n))  # logical wire position held by physical axis i + 1
+
+    def apply(self, m: torch.Tensor, pos: Sequence[int]) -> None:
+        """Apply a (K, K) or batched (B, K, K) matrix on logical wire positions ``pos``."""
+        pos = list(pos)
+        k = len(pos)
+        kk = 1 << k
+        n = self.n
+        t = self.t
+        if t.dtype != m.dtype:
+            t = t.to(m.dtype)
+        if self.order[n - k :] != pos:
+            new_order = [p for p in self.order if p not in pos] + pos
+            t = t.permute([0] + [1 + self.order.index(p) for p in new_order])
+            self.order = new_order
+        b = t.shape[0]
+        v = t.reshape(b, -1, kk)
+        if m.dim() == 2:
+            out = torch.matmul(v, m.transpose(0, 1))  # folded into one (b*R, K) @ (K, K)
+        else:
+            mt = m.transpose(1, 2)[:, None]  # (B, 1, K, K)
+            if kk <= 4:
+                out = v[..., 0:1] * mt[..., 0, :]
+                for j in range(1, kk):
+                    out = out + v[..., j : j + 1] * mt[..., j, :]
+            else:
+                if b == 1 and m.shape[0] != 1:
+                    v = v.expand(m.shape[0], *v.shape[1:])
+                out = torch.matmul(v, mt[:, 0])
+        self.t = out.reshape(out.shape[0], *([2] * n))
+
+    def canonical(self) -> torch.Tensor:
+        """The state as (b, 2**n) in wire order."""
+        t = self.t
+        if self.order != list(range(self.n)):
+            t = t.permute([0] + [1 + self.order.index(p) for p in range(self.n)])
+            self.t, self.order = t, list(range(self.n))
+        return t.reshape(t.shape[0], -1)
+
+
+def _apply(psi: torch.Tensor, m: torch.Tensor, pos: Sequence[int], n: int) -> torch.Tensor:
+    """Apply a (K, K) or batched (B, K, K) matrix ``m`` on wire positions ``pos`` of
+    ``psi`` of shape (b, 2**n); returns (b', 2**n) in wire order."""
+    st = _State(psi, n)
+    st.apply(m, pos)
+    return st.canonical()
 
 
 def _kron_factors(factors, wire_pos, n, sdtype, device):
@@ -425,20 +452,20 @@ def _measure(psi, mps, wire_pos, n, ctx: _Ctx, batched: bool):
     p_all = None
     for f in frames:
         if f.diag_ops is not None:
-            st = psi
+            st = _State(psi, n)
             for op in f.diag_ops:
-                st = _apply_op(st, op, wire_pos, n, ctx)
-            f.probs = _marginal(_probs_from_state(st), f.probs_positions, n)
+                _apply_op(st, op, wire_pos, ctx)
+            f.probs = _marginal(_probs_from_state(st.canonical()), f.probs_positions, n)
             continue
         rot = [(p, b) for p, b in sorted(f.bases.items()) if b in ("X", "Y")]
         if rot:
-            st = psi
-            if any(b == "Y" for _, b in rot) and not st.is_complex():
-                st = st.to(_complex_of(st.dtype))
+            dt = psi.dtype
+            if any(b == "Y" for _, b in rot) and not psi.is_complex():
+                dt = _complex_of(psi.dtype)
+            st = _State(psi, n)
             for p, b in rot:
-                m = _to_state_dtype(_H if b == "X" else _HSDG, st.dtype, st.device)
-                st = _apply(st, m, [p], n)
-            p_f = _probs_from_state(st)
+                st.apply(ctx.const(("rot", b, dt), lambda b=b: _H if b == "X" else _HSDG, dt), [p])
+            p_f = _probs_from_state(st.canonical())
         else:
             if p_all is None:
                 p_all = _probs_from_state(psi)
@@ -518,15 +545,13 @@ def _complex_of(dtype):
     return torch.complex128 if dtype == torch.float64 else torch.complex64
 
 
-def _apply_op(psi, op, wire_pos, n, ctx):
-    try:
-        pos = [wire_pos[w] for w in op.wires]
-    except KeyError as exc:
-        raise UnsupportedCircuit(f"operation on unknown wire {exc}") from exc
-    m = ctx.matrix(op)
-    if psi.dtype != m.dtype:
-        psi = psi.to(m.dtype)
-    return _apply(psi, m, pos, n)
+def _apply_op(state: _State, op, wire_pos, ctx, pos=None) -> None:
+    if pos is None:
+        try:
+            pos = [wire_pos[w] for w in op.wires]
+        except KeyError as exc:
+            raise UnsupportedCircuit(f"operation on unknown wire {exc}") from exc
+    state.apply(ctx.matrix(op), pos)
 
 
 # ------------------------------------------------------------------------------ simulate
@@ -658,14 +683,14 @@ def _simulate(ops, measurements, wire_pos, n, ctx: _Ctx, fuse: bool):
             s = zero
         factors.append(([p], s))
     factors.sort(key=lambda f: min(f[0]) if f[0] else -1)
-    psi = _kron_factors(factors, wire_pos, n, ctx.sdtype, ctx.device)
+    state = _State(_kron_factors(factors, wire_pos, n, ctx.sdtype, ctx.device), n)
 
     # ---- 2. remaining ops: fuse unbatched runs, apply batched ops gate by gate
     i = 0
     while i < len(rest):
         op = rest[i]
         if _op_batched(op) or not fuse:
-            psi = _apply_op(psi, op, wire_pos, n, ctx)
+            _apply_op(state, op, wire_pos, ctx)
             i += 1
             continue
         j = i
@@ -678,26 +703,24 @@ def _simulate(ops, measurements, wire_pos, n, ctx: _Ctx, fuse: bool):
             j += 1
         run = rest[i:j]
         k = len(wires)
-        cost_gates = sum(1 << len(o.wires) for o in run)
-        if (
-            psi.shape[0] > 1
-            and len(run) > 1
-            and k <= _FUSE_MAX_WIRES
-            and (1 << k) <= max(64, 4 * cost_gates)
-        ):
+        # cost model (complex multiply-adds + ~3 copies per application): fuse if cheaper
+        per_state = sum((1 << len(o.wires)) + 3 for o in run)
+        b = state.t.shape[0]
+        gate_by_gate = b * (1 << n) * per_state
+        fused = (1 << k) * (1 << k) * per_state + b * (1 << n) * ((1 << k) + 3)
+        if len(run) > 1 and k <= _FUSE_MAX_WIRES and fused < gate_by_gate:
             wires.sort()
             local = {wire_order_p: idx for idx, wire_order_p in enumerate(wires)}
             kk = 1 << k
-            u = torch.eye(kk, dtype=ctx.sdtype, device=ctx.device)
+            ust = _State(torch.eye(kk, dtype=ctx.sdtype, device=ctx.device), k)
             for o in run:
-                m = ctx.matrix(o)
-                u = _apply(u, m, [local[wire_pos[w]] for w in o.wires], k)
+                _apply_op(ust, o, wire_pos, ctx, pos=[local[wire_pos[w]] for w in o.wires])
             # row j of u is U e_j, i.e. u = U^T
-            psi = _apply(psi, u.transpose(0, 1), wires, n)
+            state.apply(ust.canonical().transpose(0, 1), wires)
         else:
             for o in run:
-                psi = _apply_op(psi, o, wire_pos, n, ctx)
+                _apply_op(state, o, wire_pos, ctx)
         i = j
 
     # ---- 3. measurements
-    return _measure(psi, measurements, wire_pos, n, ctx, batched)
+    return _measure(state.canonical(), measurements, wire_pos, n, ctx, batched)
