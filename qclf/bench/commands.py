@@ -1,9 +1,128 @@
-"""CLI subcommands of the comparison harness (filled in by the harness)."""
+"""CLI subcommands of the comparison harness: ``qclf bench`` and ``qclf report``."""
 
 from __future__ import annotations
 
 import argparse
+import shlex
+from pathlib import Path
+
+
+def _seeds(text: str) -> list[int]:
+    try:
+        seeds = [int(s) for s in text.replace(" ", "").split(",") if s]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"--seeds expects integers like 0,1,2, got {text!r}"
+                                         ) from None
+    if not seeds:
+        raise argparse.ArgumentTypeError("--seeds needs at least one seed")
+    return seeds
+
+
+def _methods(text: str) -> list[str]:
+    methods = [m for m in text.replace(" ", "").split(",") if m]
+    bad = [m for m in methods if m not in ("fgsm", "pgd")]
+    if bad or not methods:
+        raise argparse.ArgumentTypeError(f"--attack expects fgsm, pgd or fgsm,pgd, got {text!r}")
+    return methods
+
+
+def _apply_overrides(cfg, args: argparse.Namespace) -> None:
+    from qclf.bench.config import BenchConfigError, parse_attack
+
+    if args.seeds is not None:
+        if len(set(args.seeds)) != len(args.seeds) or min(args.seeds) < 0:
+            raise BenchConfigError(f"--seeds must be distinct integers >= 0, got {args.seeds}")
+        cfg.seeds = list(args.seeds)
+    if args.epochs is not None:
+        cfg.train = {**cfg.train, "epochs": args.epochs}
+    for key in ("limit", "eval_limit"):
+        value = getattr(args, key)
+        if value is not None:
+            if value < 1:
+                raise BenchConfigError(f"--{key.replace('_', '-')} must be >= 1, got {value}")
+            setattr(cfg, key, value)
+    if args.attack is not None or args.eps is not None:
+        base = cfg.attack[0] if cfg.attack else None
+        if args.attack is None and base is None:
+            raise BenchConfigError("--eps needs --attack fgsm|pgd (the config sets no attack)")
+        methods = args.attack or [a.method for a in cfg.attack]
+        eps = args.eps if args.eps is not None else (base.eps if base else 0.1)
+        keep = base.to_dict() if base else {}
+        cfg.attack = parse_attack([{**keep, "method": m, "eps": eps} for m in methods])
+    cfg.device = args.device
+    cfg.data_dir = args.data_dir
+
+
+def _cmd_bench(args: argparse.Namespace) -> int:
+    from qclf.bench.config import load_bench
+    from qclf.bench.runner import run_bench
+    from qclf.bench.summary import SUMMARY_MD, write_summary
+
+    cfg = load_bench(args.config)
+    _apply_overrides(cfg, args)
+    cfg.command = _command_line(args)
+    out = Path(args.out or Path("runs") / "bench" / Path(args.config).stem)
+    run_bench(cfg, out, progress=not args.no_progress)
+    print(write_summary(out, cfg), end="")
+    print(f"-> {out / SUMMARY_MD}")
+    return 0
+
+
+def _cmd_report(args: argparse.Namespace) -> int:
+    from qclf.bench.summary import SUMMARY_MD, write_summary
+
+    out = Path(args.out)
+    print(write_summary(out), end="")
+    print(f"-> {out / SUMMARY_MD}")
+    return 0
 
 
 def add_commands(sub: argparse._SubParsersAction) -> None:
     """Add ``bench`` and ``report`` to the ``qclf`` parser."""
+    p = sub.add_parser(
+        "bench", help="train every model of an experiment config over several seeds",
+        description="Train every model x data set x seed of CONFIG (experiments/*.yaml) with the "
+        "shared loop (a seed fixes split, initialisation and data order for every model), then "
+        "write OUT/summary.csv, OUT/summary.md, accuracy_vs_params.png and learning_curves.png. "
+        "Resumable: rerunning the same command skips finished runs and continues killed ones.")
+    p.add_argument("config", help="bench YAML, e.g. experiments/digits_smoke.yaml")
+    p.add_argument("--seeds", type=_seeds, default=None, help="override seeds, e.g. 0,1,2")
+    p.add_argument("--epochs", type=int, default=None, help="override train.epochs")
+    p.add_argument("--limit", type=int, default=None,
+                   help="override limit: stratified subset of N training images")
+    p.add_argument("--eval-limit", type=int, default=None,
+                   help="override eval_limit: stratified subsets of N val/test images")
+    p.add_argument("--device", default="cpu", help="cpu, cuda, cuda:N or auto (default cpu)")
+    p.add_argument("--data-dir", default=None,
+                   help="folder with the data files (default: $QCLF_DATA_DIR, ~/.cache/qclf/data)")
+    p.add_argument("--out", default=None,
+                   help="output folder (default runs/bench/<config file stem>)")
+    p.add_argument("--attack", type=_methods, default=None, metavar="fgsm|pgd",
+                   help="add robust accuracy under a white-box L∞ attack (fgsm, pgd or fgsm,pgd)")
+    p.add_argument("--eps", type=float, default=None,
+                   help="attack radius in pixel units of [0, 1] (default: config's, else 0.1)")
+    p.add_argument("--no-progress", action="store_true", help="no progress bars")
+    p.set_defaults(func=_cmd_bench)
+
+    p = sub.add_parser(
+        "report", help="re-render a bench's table and plots from its run folders",
+        description="Rebuild OUT/summary.csv, summary.md and the plots from the finished runs in "
+        "OUT (a `qclf bench` output folder); nothing is trained.")
+    p.add_argument("out", help="a qclf bench output folder (holds bench.json)")
+    p.set_defaults(func=_cmd_report)
+
+
+def _command_line(args: argparse.Namespace) -> str:
+    """The bench command as it would be typed, rebuilt from the parsed options."""
+    parts = ["qclf", "bench", args.config]
+    if args.seeds is not None:
+        parts += ["--seeds", ",".join(map(str, args.seeds))]
+    for flag in ("epochs", "limit", "eval_limit", "data_dir", "out", "eps"):
+        value = getattr(args, flag)
+        if value is not None:
+            parts += [f"--{flag.replace('_', '-')}", str(value)]
+    if args.attack is not None:
+        parts += ["--attack", ",".join(args.attack)]
+    if args.device != "cpu":
+        parts += ["--device", args.device]
+    return shlex.join(parts)
