@@ -129,7 +129,12 @@ def main(argv=None):
     ap.add_argument("--no-lightning", action="store_true")
     ap.add_argument("--repeats", type=int, default=3, help="qclf timing: best of N")
     ap.add_argument("--workloads", default="quanvolution,parallel,qcnn")
+    ap.add_argument(
+        "--threads", type=int, default=1, help="torch CPU threads for every engine (0: keep)"
+    )
     args = ap.parse_args(argv)
+    if args.threads > 0:
+        torch.set_num_threads(args.threads)
     device = torch.device(args.device)
     if args.quick:
         args.lightning_circuits = min(args.lightning_circuits, 32)

@@ -194,150 +194,222 @@ _CONTROLLED = {
 
 
 class _Ctx:
-    """Per-simulation settings and a cache of constant gate matrices."""
+    """Per-simulation settings and a cache of constant gate matrices.
+
+    Matrices are real (``rdtype``) for gates whose matrix is real and complex (``cdtype``)
+    otherwise; the state only becomes complex when a complex gate touches it.
+    """
 
     _const_cache: dict = {}
 
-    def __init__(self, rdtype, sdtype, device):
+    def __init__(self, rdtype, device):
         self.rdtype = rdtype
-        self.sdtype = sdtype
+        self.cdtype = _complex_of(rdtype)
         self.device = device
 
     def const(self, key, fn, dtype=None):
-        dtype = dtype or self.sdtype
-        key = (*key, str(self.device), dtype)
+        """Cached constant matrix on the device; real if its values are real."""
+        key = (*key, str(self.device), self.rdtype, dtype)
         m = self._const_cache.get(key)
         if m is None:
-            m = _to_state_dtype(fn(), dtype, self.device)
+            val = np.asarray(fn())
+            if dtype is None:
+                real = not np.iscomplexobj(val) or not np.any(np.imag(val))
+                dtype = self.rdtype if real else self.cdtype
+            m = _to_state_dtype(val, dtype, self.device)
             if len(self._const_cache) > 4096:
                 self._const_cache.clear()
             self._const_cache[key] = m
         return m
 
     def matrix(self, op) -> torch.Tensor:
-        """Matrix of ``op`` in the state dtype: (K, K) or batched (B, K, K)."""
+        """Matrix of ``op``: (K, K) or batched (B, K, K), real or complex."""
         name = op.name
         if op.num_params == 0:
             hyper = tuple(
                 (k, repr(v)) for k, v in sorted(op.hyperparameters.items()) if "wires" not in k
             )
             return self.const((name, len(op.wires), hyper), op.matrix)
+        mdtype = self.rdtype if name in _REAL_OPS else self.cdtype
         if name in _CLOSED_FORM:
             params = [_param(p, self.rdtype, self.device) for p in op.data]
             if name in _CONTROLLED:
-                m = _closed_form_1q(_CONTROLLED[name], params, self.sdtype)
-                out = torch.zeros(*m.shape[:-2], 4, 4, dtype=self.sdtype, device=self.device)
+                m = _closed_form_1q(_CONTROLLED[name], params, mdtype)
+                out = torch.zeros(*m.shape[:-2], 4, 4, dtype=mdtype, device=self.device)
                 out[..., 0, 0] = 1
                 out[..., 1, 1] = 1
                 out[..., 2:, 2:] = m
                 return out
-            return _closed_form_1q(name, params, self.sdtype)
+            return _closed_form_1q(name, params, mdtype)
         try:
             m = op.matrix()
         except Exception as exc:  # noqa: BLE001
             raise UnsupportedCircuit(f"matrix of {name} failed: {exc}") from exc
-        return _to_state_dtype(m, self.sdtype, self.device)
+        return _to_state_dtype(m, mdtype, self.device)
 
 
 # ------------------------------------------------------------------------- state updates
 
 
-class _State:
-    """A batch of state vectors ``(b, 2, ..., 2)`` whose axes are kept in a lazy order.
+def _realify(m: torch.Tensor, c_in: int) -> tuple[torch.Tensor, int]:
+    """Real (c_in*K, c_out*K) matrix W with ``v_real @ W == (M v)_real``.
 
-    Applying a gate moves its target axes to the end (one copy, and none when they are
-    already there) and multiplies with the matrix from the right, a single GEMM over all
-    batch elements and spectator amplitudes; the axes are not moved back, ``canonical()``
-    restores the wire order once, at measurement time.
+    The state's last axis holds (re, im) when ``c == 2`` (a lone real part when ``c == 1``);
+    flattening (K, c) gives the row index (j, c_in) and the column index (i, c_out).
+    """
+    kk = m.shape[-1]
+    if not m.is_complex():
+        if c_in == 1:
+            return m.transpose(0, 1), 1
+        z = torch.zeros_like(m)
+        w = torch.stack([torch.stack([m.T, z.T], -1), torch.stack([z.T, m.T], -1)], 1)
+        return w.reshape(2 * kk, 2 * kk), 2
+    mr, mi = m.real.transpose(0, 1), m.imag.transpose(0, 1)
+    if c_in == 1:
+        return torch.stack([mr, mi], -1).reshape(kk, 2 * kk), 2
+    w = torch.stack([torch.stack([mr, mi], -1), torch.stack([-mi, mr], -1)], 1)
+    return w.reshape(2 * kk, 2 * kk), 2
+
+
+class _State:
+    """A batch of state vectors stored as a real tensor ``(b, 2, ..., 2, c)``.
+
+    ``c == 1``: real amplitudes; ``c == 2``: (real, imaginary) parts. All arithmetic is
+    real, so circuits of real gates (RY, CNOT, ...) never pay for complex numbers and
+    complex ones avoid torch's slow complex reductions. The wire axes are kept in a lazy
+    order: applying a gate moves its target axes to the end (one copy, none when they are
+    already there) and multiplies with the realified matrix from the right, a single GEMM
+    over batch and spectator amplitudes; ``canonical()`` restores the wire order once.
     """
 
-    def __init__(self, psi: torch.Tensor, n: int):
+    def __init__(self, t: torch.Tensor, n: int):
+        """``t``: (b, 2**n, c) real."""
         self.n = n
-        self.t = psi.reshape(psi.shape[0], *([2] * n))
+        self.c = t.shape[-1]
+        self.t = t.reshape(t.shape[0], *([2] * n), self.c)
         self.order = list(range(n))  # logical wire position held by physical axis i + 1
 
-    def apply(self, m: torch.Tensor, pos: Sequence[int]) -> None:
-        """Apply a (K, K) or batched (B, K, K) matrix on logical wire positions ``pos``."""
-        pos = list(pos)
-        k = len(pos)
-        kk = 1 << k
-        n = self.n
+    def _to_end(self, pos):
+        n, k = self.n, len(pos)
         t = self.t
-        if t.dtype != m.dtype:
-            t = t.to(m.dtype)
         if self.order[n - k :] != pos:
             new_order = [p for p in self.order if p not in pos] + pos
-            t = t.permute([0] + [1 + self.order.index(p) for p in new_order])
+            t = t.permute([0] + [1 + self.order.index(p) for p in new_order] + [n + 1])
             self.order = new_order
+        return t
+
+    def apply(self, m: torch.Tensor, pos: Sequence[int]) -> None:
+        """Apply a (K, K) or batched (B, K, K) matrix (real or complex) on wire positions."""
+        pos = list(pos)
+        kk = 1 << len(pos)
+        n = self.n
+        t = self._to_end(pos)
         b = t.shape[0]
-        v = t.reshape(b, -1, kk)
         if m.dim() == 2:
-            out = torch.matmul(v, m.transpose(0, 1))  # folded into one (b*R, K) @ (K, K)
-        else:
-            mt = m.transpose(1, 2)[:, None]  # (B, 1, K, K)
-            if kk <= 4:
-                out = v[..., 0:1] * mt[..., 0, :]
-                for j in range(1, kk):
-                    out = out + v[..., j : j + 1] * mt[..., j, :]
+            w, c_out = _realify(m, self.c)
+            out = torch.matmul(t.reshape(b, -1, kk * self.c), w)  # one (rows, cK) @ (cK, c'K)
+            self.c = c_out
+            self.t = out.reshape(b, *([2] * n), c_out)
+            return
+        # batched matrix: elementwise over the batch
+        if m.is_complex() or self.c == 2:
+            if self.c == 1:
+                v = torch.complex(t[..., 0], torch.zeros_like(t[..., 0]))
             else:
-                if b == 1 and m.shape[0] != 1:
-                    v = v.expand(m.shape[0], *v.shape[1:])
-                out = torch.matmul(v, mt[:, 0])
-        self.t = out.reshape(out.shape[0], *([2] * n))
+                v = torch.view_as_complex(t.contiguous())
+            if not m.is_complex():
+                m = m.to(v.dtype)
+        else:
+            v = t[..., 0]
+        bb = max(b, m.shape[0])
+        v = v.reshape(b, -1, kk)
+        mt = m.transpose(1, 2)[:, None]  # (B, 1, K, K)
+        if kk <= 4:
+            out = v[..., 0:1] * mt[..., 0, :]
+            for j in range(1, kk):
+                out = out + v[..., j : j + 1] * mt[..., j, :]
+        else:
+            if b == 1 and m.shape[0] != 1:
+                v = v.expand(m.shape[0], *v.shape[1:])
+            out = torch.matmul(v, mt[:, 0])
+        if out.is_complex():
+            self.t = torch.view_as_real(out).reshape(bb, *([2] * n), 2)
+            self.c = 2
+        else:
+            self.t = out.reshape(bb, *([2] * n), 1)
+            self.c = 1
 
     def canonical(self) -> torch.Tensor:
-        """The state as (b, 2**n) in wire order."""
+        """The state as a real (b, 2**n, c) tensor in wire order."""
         t = self.t
-        if self.order != list(range(self.n)):
-            t = t.permute([0] + [1 + self.order.index(p) for p in range(self.n)])
-            self.t, self.order = t, list(range(self.n))
-        return t.reshape(t.shape[0], -1)
+        n = self.n
+        if self.order != list(range(n)):
+            t = t.permute([0] + [1 + self.order.index(p) for p in range(n)] + [n + 1])
+            self.t, self.order = t, list(range(n))
+        return t.reshape(t.shape[0], -1, self.c)
 
 
-def _apply(psi: torch.Tensor, m: torch.Tensor, pos: Sequence[int], n: int) -> torch.Tensor:
-    """Apply a (K, K) or batched (B, K, K) matrix ``m`` on wire positions ``pos`` of
-    ``psi`` of shape (b, 2**n); returns (b', 2**n) in wire order."""
-    st = _State(psi, n)
-    st.apply(m, pos)
-    return st.canonical()
+def _as_pair(s: torch.Tensor) -> torch.Tensor:
+    """Real/complex (..., K) -> real (..., K, c)."""
+    if s.is_complex():
+        return torch.view_as_real(s)
+    return s[..., None]
 
 
-def _kron_factors(factors, wire_pos, n, sdtype, device):
-    """Kronecker product of per-block states ``[(positions, (b, 2**k) tensor)]``."""
+def _cmul(a: torch.Tensor, s: torch.Tensor) -> torch.Tensor:
+    """Product of pair tensors (..., c1) * (..., c2) -> (..., c)."""
+    if a.shape[-1] == 1 and s.shape[-1] == 1:
+        return a * s
+    if a.shape[-1] == 1:
+        return a * s
+    if s.shape[-1] == 1:
+        return a * s
+    ar, ai, sr, si = a[..., 0], a[..., 1], s[..., 0], s[..., 1]
+    return torch.stack([ar * sr - ai * si, ar * si + ai * sr], -1)
+
+
+def _kron_factors(factors, n, rdtype, device):
+    """Kronecker product of blocks ``[(positions, (b, 2**k) real/complex)]`` -> (b, 2**n, c).
+
+    Each new block becomes the most significant part of the index (concatenation along the
+    amplitude axis, whose backward needs no slow small-axis reductions).
+    """
     order: list[int] = []
     psi = None
-    for positions, s in factors:
-        order.extend(positions)
+    for positions, s in reversed(factors):
+        order = list(positions) + order
+        s = _as_pair(s)  # (b, K, c)
         if psi is None:
             psi = s
         else:
-            psi = (psi[:, :, None] * s[:, None, :]).reshape(max(psi.shape[0], s.shape[0]), -1)
+            psi = torch.cat([_cmul(psi, s[:, i : i + 1]) for i in range(s.shape[1])], dim=1)
     if psi is None:
-        psi = torch.ones(1, 1, dtype=sdtype, device=device)
+        psi = torch.ones(1, 1, 1, dtype=rdtype, device=device)
     if order != list(range(n)):
-        b = psi.shape[0]
-        v = psi.reshape(b, *([2] * n))
-        perm = [0] + [1 + order.index(p) for p in range(n)]
-        psi = v.permute(perm).reshape(b, -1)
+        b, c = psi.shape[0], psi.shape[-1]
+        v = psi.reshape(b, *([2] * n), c)
+        perm = [0] + [1 + order.index(p) for p in range(n)] + [n + 1]
+        psi = v.permute(perm).reshape(b, -1, c)
     return psi
 
 
 # --------------------------------------------------------------------------- measurement
 
 
-def _sign_vector(positions, n, rdtype, device):
-    idx = torch.arange(1 << n, device=device)
-    parity = torch.zeros_like(idx)
+def _sign_vector_np(positions, n):
+    idx = np.arange(1 << n)
+    parity = np.zeros_like(idx)
     for p in positions:
         parity = parity + ((idx >> (n - 1 - p)) & 1)
-    return (1 - 2 * (parity & 1)).to(rdtype)
+    return (1 - 2 * (parity & 1)).astype(np.float64)
 
 
 def _probs_from_state(psi):
-    if psi.is_complex():
-        v = torch.view_as_real(psi)
-        return (v * v).sum(-1)
-    return psi * psi
+    """(b, 2**n, c) real pair -> (b, 2**n) probabilities."""
+    if psi.shape[-1] == 1:
+        return psi[..., 0] * psi[..., 0]
+    re, im = psi[..., 0], psi[..., 1]
+    return re * re + im * im
 
 
 def _marginal(p, positions, n):
@@ -459,19 +531,20 @@ def _measure(psi, mps, wire_pos, n, ctx: _Ctx, batched: bool):
             continue
         rot = [(p, b) for p, b in sorted(f.bases.items()) if b in ("X", "Y")]
         if rot:
-            dt = psi.dtype
-            if any(b == "Y" for _, b in rot) and not psi.is_complex():
-                dt = _complex_of(psi.dtype)
             st = _State(psi, n)
             for p, b in rot:
-                st.apply(ctx.const(("rot", b, dt), lambda b=b: _H if b == "X" else _HSDG, dt), [p])
+                st.apply(ctx.const(("rot", b), lambda b=b: _H if b == "X" else _HSDG), [p])
             p_f = _probs_from_state(st.canonical())
         else:
             if p_all is None:
                 p_all = _probs_from_state(psi)
             p_f = p_all
         if f.sign_terms:
-            s = torch.stack([_sign_vector(t, n, p_f.dtype, p_f.device) for t in f.sign_terms], 1)
+            s = ctx.const(
+                ("signs", n, tuple(f.sign_terms)),
+                lambda f=f: np.stack([_sign_vector_np(t, n) for t in f.sign_terms], 1),
+                p_f.dtype,
+            )
             f.values = p_f @ s  # (b, T)
 
     def eval_sentence(terms, like):
@@ -619,14 +692,7 @@ def simulate(
         if device is None:
             device = first.device if first is not None else torch.device("cpu")
     rdtype = dtype if dtype in (torch.float32, torch.float64) else torch.float64
-    real = all(op.name in _REAL_OPS for op in ops) and all(
-        not (isinstance(op.data[0], torch.Tensor) and op.data[0].is_complex())
-        and not np.iscomplexobj(op.data[0])
-        for op in ops
-        if _is_state_prep(op)
-    )
-    sdtype = rdtype if real else _complex_of(rdtype)
-    ctx = _Ctx(rdtype, sdtype, torch.device(device))
+    ctx = _Ctx(rdtype, torch.device(device))
     with qml.QueuingManager.stop_recording():
         return _simulate(ops, measurements, wire_pos, n, ctx, fuse)
 
@@ -650,7 +716,8 @@ def _simulate(ops, measurements, wire_pos, n, ctx: _Ctx, fuse: bool):
             if any(p in touched for p in pos):
                 raise UnsupportedCircuit(f"{op.name} after other operations on its wires")
             st = op.data[0]
-            st = _to_state_dtype(st, ctx.sdtype, ctx.device)
+            cplx = st.is_complex() if isinstance(st, torch.Tensor) else np.iscomplexobj(st)
+            st = _to_state_dtype(st, ctx.cdtype if cplx else ctx.rdtype, ctx.device)
             if st.dim() == 1:
                 st = st[None]
             if st.shape[-1] != 1 << len(pos):
@@ -663,7 +730,14 @@ def _simulate(ops, measurements, wire_pos, n, ctx: _Ctx, fuse: bool):
             p = pos[0]
             m = ctx.matrix(op)
             s = wire_state.get(p)
-            s = m[..., :, 0] if s is None else (m @ s[..., None])[..., 0]
+            if s is None:
+                s = m[..., :, 0]
+            else:
+                if m.is_complex() and not s.is_complex():
+                    s = s.to(m.dtype)
+                elif s.is_complex() and not m.is_complex():
+                    m = m.to(s.dtype)
+                s = (m @ s[..., None])[..., 0]
             wire_state[p] = s if s.dim() == 2 else s[None]
             touched.add(p)
             continue
@@ -678,12 +752,12 @@ def _simulate(ops, measurements, wire_pos, n, ctx: _Ctx, fuse: bool):
         s = wire_state.get(p)
         if s is None:
             if zero is None:
-                zero = torch.zeros(1, 2, dtype=ctx.sdtype, device=ctx.device)
+                zero = torch.zeros(1, 2, dtype=ctx.rdtype, device=ctx.device)
                 zero[0, 0] = 1
             s = zero
         factors.append(([p], s))
     factors.sort(key=lambda f: min(f[0]) if f[0] else -1)
-    state = _State(_kron_factors(factors, wire_pos, n, ctx.sdtype, ctx.device), n)
+    state = _State(_kron_factors(factors, n, ctx.rdtype, ctx.device), n)
 
     # ---- 2. remaining ops: fuse unbatched runs, apply batched ops gate by gate
     i = 0
@@ -712,11 +786,13 @@ def _simulate(ops, measurements, wire_pos, n, ctx: _Ctx, fuse: bool):
             wires.sort()
             local = {wire_order_p: idx for idx, wire_order_p in enumerate(wires)}
             kk = 1 << k
-            ust = _State(torch.eye(kk, dtype=ctx.sdtype, device=ctx.device), k)
+            ust = _State(torch.eye(kk, dtype=ctx.rdtype, device=ctx.device)[..., None], k)
             for o in run:
                 _apply_op(ust, o, wire_pos, ctx, pos=[local[wire_pos[w]] for w in o.wires])
             # row j of u is U e_j, i.e. u = U^T
-            state.apply(ust.canonical().transpose(0, 1), wires)
+            r = ust.canonical()
+            u_t = r[..., 0] if r.shape[-1] == 1 else torch.complex(r[..., 0], r[..., 1])
+            state.apply(u_t.transpose(0, 1), wires)
         else:
             for o in run:
                 _apply_op(state, o, wire_pos, ctx)
