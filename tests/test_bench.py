@@ -259,3 +259,32 @@ def test_help(capsys) -> None:
             main([cmd, "--help"])
         assert exc.value.code == 0
         assert "usage: qclf " + cmd in capsys.readouterr().out
+
+
+def test_more_epochs_extend_finished_runs(tmp_path: Path) -> None:
+    """--epochs beyond a finished bench continues each run from its checkpoint, to the numbers a
+    bench with that many epochs from the start gives."""
+    from qclf.bench import run_bench
+
+    cfg = parse_bench({**BENCH, "models": [{"name": "classical_parallel"}], "seeds": [0]})
+    assert [s.status for s in run_bench(cfg, tmp_path / "a", progress=False)] == ["new"]
+    cfg.train = {**cfg.train, "epochs": 2}
+    assert [s.status for s in run_bench(cfg, tmp_path / "a", progress=False)] == ["extended"]
+    assert [s.status for s in run_bench(cfg, tmp_path / "b", progress=False)] == ["new"]
+    a, b = (json.loads((tmp_path / x / "digits" / "classical_parallel" / "seed0" /
+                        "metrics.json").read_text()) for x in "ab")
+    assert a["epochs"] == b["epochs"] == 2
+    assert [h["train_loss"] for h in a["history"]] == [h["train_loss"] for h in b["history"]]
+    assert a["test_accuracy"] == b["test_accuracy"]
+
+
+def test_cli_errors_are_one_line(tmp_path: Path, capsys) -> None:
+    config = _write(tmp_path / "bad.yaml", {**BENCH, "models": [{"name": "hqnn_paralel"}]})
+    assert main(["bench", str(config), "--out", str(tmp_path / "o"), "--no-progress"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("qclf: error: unknown model 'hqnn_paralel'") and "\n" not in err
+    assert main(["report", str(tmp_path / "nothing")]) == 2
+    assert "bench.json" in capsys.readouterr().err
+    good = _write(tmp_path / "good.yaml", BENCH)
+    assert main(["bench", str(good), "--eps", "0.1", "--out", str(tmp_path / "o")]) == 2
+    assert "--attack" in capsys.readouterr().err

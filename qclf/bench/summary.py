@@ -238,6 +238,8 @@ def plot_accuracy_vs_params(rows: list[dict[str, Any]], cfg: BenchConfig, path: 
 
 
 def plot_learning_curves(out: Path, cfg: BenchConfig, path: Path) -> None:
+    from matplotlib.ticker import MaxNLocator
+
     from qclf.results.plots import plt
 
     runs = collect_runs(out, cfg)
@@ -256,6 +258,7 @@ def plot_learning_curves(out: Path, cfg: BenchConfig, path: Path) -> None:
                               label=f"{spec.label} (n={len(hist)})")
             ax.fill_between(epochs, acc.min(0), acc.max(0), alpha=0.2, color=line.get_color())
         ax.set(xlabel="epoch", ylabel="validation accuracy", title=dataset)
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
         ax.grid(alpha=0.3)
         if ax.get_legend_handles_labels()[0]:
             ax.legend(fontsize=8)
