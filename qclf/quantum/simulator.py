@@ -58,6 +58,7 @@ _CLOSED_FORM = {
 }  # fmt: skip
 _MAX_MATRIX_WIRES = 8  # ops wider than this are decomposed when possible
 _FUSE_MAX_WIRES = 10
+_BLOCK_MAX_WIRES = 3  # consecutive weight-only gates on <= this many wires become one matrix
 
 
 # ---------------------------------------------------------------------------- utilities
@@ -627,6 +628,49 @@ def _apply_op(state: _State, op, wire_pos, ctx, pos=None) -> None:
     state.apply(ctx.matrix(op), pos)
 
 
+def _block_unitary(blocks, local_positions, k, ctx) -> torch.Tensor:
+    """Unitary on ``k`` wires of a sequence of (positions, matrix) blocks (applied to I)."""
+    ust = _State(torch.eye(1 << k, dtype=ctx.rdtype, device=ctx.device)[..., None], k)
+    for (_, m), lp in zip(blocks, local_positions, strict=True):
+        ust.apply(m, lp)
+    r = ust.canonical()  # row j is U e_j: r = U^T
+    u_t = r[..., 0] if r.shape[-1] == 1 else torch.complex(r[..., 0], r[..., 1])
+    return u_t.transpose(0, 1)
+
+
+def _blocks(run, wire_pos, ctx, max_k: int = _BLOCK_MAX_WIRES):
+    """Greedily merge consecutive unbatched ops acting on at most ``max_k`` wires together
+    into one matrix each: [(positions, matrix)]. Fewer, slightly larger applications to the
+    big batched state."""
+    out = []
+    cur: list = []
+    cur_w: list[int] = []
+
+    def flush():
+        if not cur:
+            return
+        if len(cur) == 1:
+            out.append((cur_w[:], ctx.matrix(cur[0][0])))
+        else:
+            ws = sorted(cur_w)
+            local = {p: i for i, p in enumerate(ws)}
+            mats = [(pos, ctx.matrix(o)) for o, pos in cur]
+            lps = [[local[p] for p in pos] for _, pos in cur]
+            out.append((ws, _block_unitary(mats, lps, len(ws), ctx)))
+
+    for o in run:
+        pos = [wire_pos[w] for w in o.wires]
+        union = cur_w + [p for p in pos if p not in cur_w]
+        if cur and len(union) > max_k:
+            flush()
+            cur, cur_w = [], []
+            union = list(pos)
+        cur.append((o, pos))
+        cur_w = union
+    flush()
+    return out
+
+
 # ------------------------------------------------------------------------------ simulate
 
 
@@ -777,25 +821,25 @@ def _simulate(ops, measurements, wire_pos, n, ctx: _Ctx, fuse: bool):
             j += 1
         run = rest[i:j]
         k = len(wires)
-        # cost model (complex multiply-adds + ~3 copies per application): fuse if cheaper
-        per_state = sum((1 << len(o.wires)) + 3 for o in run)
+        if state.t.shape[0] == 1:  # a single state: plain gate-by-gate is cheapest
+            for o in run:
+                _apply_op(state, o, wire_pos, ctx)
+            i = j
+            continue
+        blocks = _blocks(run, wire_pos, ctx)
+        # cost model (multiply-adds + ~3 copies per application): fuse the run if cheaper
+        per_state = sum((1 << len(bp)) + 3 for bp, _ in blocks)
         b = state.t.shape[0]
         gate_by_gate = b * (1 << n) * per_state
         fused = (1 << k) * (1 << k) * per_state + b * (1 << n) * ((1 << k) + 3)
-        if len(run) > 1 and k <= _FUSE_MAX_WIRES and fused < gate_by_gate:
+        if len(blocks) > 1 and k <= _FUSE_MAX_WIRES and fused < gate_by_gate:
             wires.sort()
-            local = {wire_order_p: idx for idx, wire_order_p in enumerate(wires)}
-            kk = 1 << k
-            ust = _State(torch.eye(kk, dtype=ctx.rdtype, device=ctx.device)[..., None], k)
-            for o in run:
-                _apply_op(ust, o, wire_pos, ctx, pos=[local[wire_pos[w]] for w in o.wires])
-            # row j of u is U e_j, i.e. u = U^T
-            r = ust.canonical()
-            u_t = r[..., 0] if r.shape[-1] == 1 else torch.complex(r[..., 0], r[..., 1])
-            state.apply(u_t.transpose(0, 1), wires)
+            local = {p: idx for idx, p in enumerate(wires)}
+            u = _block_unitary(blocks, [[local[p] for p in bp] for bp, _ in blocks], k, ctx)
+            state.apply(u, wires)
         else:
-            for o in run:
-                _apply_op(state, o, wire_pos, ctx)
+            for bp, m in blocks:
+                state.apply(m, bp)
         i = j
 
     # ---- 3. measurements
