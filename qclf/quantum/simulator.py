@@ -207,6 +207,39 @@ class _Ctx:
         self.rdtype = rdtype
         self.cdtype = _complex_of(rdtype)
         self.device = device
+        self._pre: dict[int, torch.Tensor] = {}
+
+    def prefetch(self, ops) -> None:
+        """Compute closed-form matrices of same-type gates together (one set of torch ops
+        per gate type and parameter shape instead of one per gate)."""
+        groups: dict = {}
+        for op in ops:
+            if op.name in _CLOSED_FORM and op.num_params:
+                shapes = tuple(tuple(getattr(p, "shape", ())) for p in op.data)
+                if len(set(shapes)) != 1:
+                    continue
+                groups.setdefault((op.name, shapes), []).append(op)
+        for (name, _), group in groups.items():
+            if len(group) < 2:
+                continue
+            params = [
+                torch.stack([_param(op.data[i], self.rdtype, self.device) for op in group])
+                for i in range(group[0].num_params)
+            ]
+            mats = self._closed_form(name, params)
+            for g, op in enumerate(group):
+                self._pre[id(op)] = mats[g]
+
+    def _closed_form(self, name, params):
+        mdtype = self.rdtype if name in _REAL_OPS else self.cdtype
+        if name in _CONTROLLED:
+            m = _closed_form_1q(_CONTROLLED[name], params, mdtype)
+            out = torch.zeros(*m.shape[:-2], 4, 4, dtype=mdtype, device=self.device)
+            out[..., 0, 0] = 1
+            out[..., 1, 1] = 1
+            out[..., 2:, 2:] = m
+            return out
+        return _closed_form_1q(name, params, mdtype)
 
     def const(self, key, fn, dtype=None):
         """Cached constant matrix on the device; real if its values are real."""
@@ -233,15 +266,10 @@ class _Ctx:
             return self.const((name, len(op.wires), hyper), op.matrix)
         mdtype = self.rdtype if name in _REAL_OPS else self.cdtype
         if name in _CLOSED_FORM:
-            params = [_param(p, self.rdtype, self.device) for p in op.data]
-            if name in _CONTROLLED:
-                m = _closed_form_1q(_CONTROLLED[name], params, mdtype)
-                out = torch.zeros(*m.shape[:-2], 4, 4, dtype=mdtype, device=self.device)
-                out[..., 0, 0] = 1
-                out[..., 1, 1] = 1
-                out[..., 2:, 2:] = m
-                return out
-            return _closed_form_1q(name, params, mdtype)
+            m = self._pre.get(id(op))
+            if m is not None:
+                return m
+            return self._closed_form(name, [_param(p, self.rdtype, self.device) for p in op.data])
         try:
             m = op.matrix()
         except Exception as exc:  # noqa: BLE001
@@ -737,6 +765,7 @@ def simulate(
             device = first.device if first is not None else torch.device("cpu")
     rdtype = dtype if dtype in (torch.float32, torch.float64) else torch.float64
     ctx = _Ctx(rdtype, torch.device(device))
+    ctx.prefetch(ops)
     with qml.QueuingManager.stop_recording():
         return _simulate(ops, measurements, wire_pos, n, ctx, fuse)
 
