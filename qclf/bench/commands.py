@@ -48,6 +48,8 @@ def _apply_overrides(cfg, args: argparse.Namespace) -> None:
         methods = args.attack or [a.method for a in cfg.attack]
         eps = args.eps if args.eps is not None else (base.eps if base else 0.1)
         keep = base.to_dict() if base else {}
+        if base and base.eps != eps:
+            keep["alpha"] = None  # a step size set for another radius: use PGD's default
         cfg.attack = parse_attack([{**keep, "method": m, "eps": eps} for m in methods])
     cfg.device = args.device
     cfg.data_dir = args.data_dir
@@ -100,7 +102,8 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--attack", type=_methods, default=None, metavar="fgsm|pgd",
                    help="add robust accuracy under a white-box L∞ attack (fgsm, pgd or fgsm,pgd)")
     p.add_argument("--eps", type=float, default=None,
-                   help="attack radius in pixel units of [0, 1] (default: config's, else 0.1)")
+                   help="attack radius in pixel units of [0, 1] (default: config's, else 0.1); a "
+                   "new radius resets PGD's step to its default 2.5*eps/steps")
     p.add_argument("--no-progress", action="store_true", help="no progress bars")
     p.set_defaults(func=_cmd_bench)
 
