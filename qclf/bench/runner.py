@@ -77,19 +77,6 @@ def machine_info(device: torch.device) -> dict[str, Any]:
     return info
 
 
-def _reset_peak_rss() -> None:
-    """Make the loop's CPU peak memory (ru_maxrss) this run's peak, not the bench process's.
-
-    Linux resets the high-water mark when 5 is written to clear_refs; elsewhere the figure stays
-    the process peak so far (the summary says which).
-    """
-    try:
-        with open("/proc/self/clear_refs", "w") as fh:
-            fh.write("5")
-    except OSError:
-        pass
-
-
 def _config_diff(saved: dict[str, Any], now: TrainConfig) -> list[str]:
     a = TrainConfig.from_dict(saved).fingerprint()
     b = now.fingerprint()
@@ -201,7 +188,6 @@ def run_bench(cfg: BenchConfig, out: str | Path, progress: bool = True,
         if status != "done":
             tc.resume = status in ("resumed", "extended")
             data = cache.get(dataset, seed)
-            _reset_peak_rss()
             t0 = time.perf_counter()
             result = fit(tc, data=data)
             write_json(run / RUN_INFO, {"wall_seconds": time.perf_counter() - t0,

@@ -69,7 +69,11 @@ class TrainConfig:
 
     def fingerprint(self) -> dict[str, Any]:
         """The fields a resumed run must share with the run that wrote the checkpoint."""
-        d = {k: v for k, v in self.to_dict().items() if k not in RESUMABLE_FIELDS}
+        free = RESUMABLE_FIELDS
+        if self.scheduler is not None:
+            # A schedule is laid out over all epochs: extending the run would change it.
+            free = free - {"epochs"}
+        d = {k: v for k, v in self.to_dict().items() if k not in free}
         return json.loads(json.dumps(d, sort_keys=True, default=str))
 
     @property

@@ -7,6 +7,7 @@ to exactly the result an uninterrupted run gives (same data order, RNG, optimise
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import math
 import resource
@@ -69,9 +70,25 @@ def build_scheduler(cfg: TrainConfig, opt, steps_per_epoch: int):
     return None
 
 
+def reset_peak_memory(device: torch.device) -> None:
+    """Start the peak-memory counter afresh so it measures this run, not the whole process."""
+    if device.type == "cuda":
+        torch.cuda.reset_peak_memory_stats(device)
+        return
+    # Linux: "5" resets the process's peak resident set size (VmHWM) to its current size.
+    with contextlib.suppress(OSError):
+        Path("/proc/self/clear_refs").write_text("5")
+
+
 def peak_memory_mb(device: torch.device) -> float:
     if device.type == "cuda":
         return torch.cuda.max_memory_allocated(device) / 2**20
+    try:  # VmHWM honours the reset above; ru_maxrss does not
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 2**10
+    except OSError:
+        pass
     # ru_maxrss is KiB on Linux, bytes on macOS: the process's peak resident memory.
     rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     return rss / (2**20 if sys.platform == "darwin" else 2**10)
@@ -142,8 +159,7 @@ def fit(cfg: TrainConfig, *, model: nn.Module | None = None, data: dict | None =
         history = list(payload["history"])
         start_epoch = int(payload["epoch"])
         log.info("resumed %s from epoch %d", ckpt_path, start_epoch)
-    if device.type == "cuda":
-        torch.cuda.reset_peak_memory_stats(device)
+    reset_peak_memory(device)
 
     for epoch in range(start_epoch, cfg.epochs):
         t0 = time.perf_counter()
@@ -197,6 +213,7 @@ def fit(cfg: TrainConfig, *, model: nn.Module | None = None, data: dict | None =
                 "rng": rng_state(), "history": history,
             })
 
+    model.zero_grad(set_to_none=True)
     test = evaluate(model, data["test"], info.num_classes, device=device)
     best = max(history, key=lambda r: r["val_accuracy"])
     metrics = {
