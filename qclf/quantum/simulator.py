@@ -411,7 +411,7 @@ def _kron_factors(factors, n, rdtype, device):
         if psi is None:
             psi = s
         else:
-            psi = torch.cat([_cmul(psi, s[:, i : i + 1]) for i in range(s.shape[1])], dim=1)
+            psi = torch.cat([_cmul(psi, si[:, None]) for si in s.unbind(1)], dim=1)
     if psi is None:
         psi = torch.ones(1, 1, 1, dtype=rdtype, device=device)
     if order != list(range(n)):
@@ -435,10 +435,10 @@ def _sign_vector_np(positions, n):
 
 def _probs_from_state(psi):
     """(b, 2**n, c) real pair -> (b, 2**n) probabilities."""
+    sq = psi * psi
     if psi.shape[-1] == 1:
-        return psi[..., 0] * psi[..., 0]
-    re, im = psi[..., 0], psi[..., 1]
-    return re * re + im * im
+        return sq.reshape(sq.shape[:-1])
+    return sq.sum(-1)
 
 
 def _marginal(p, positions, n):
@@ -559,22 +559,24 @@ def _measure(psi, mps, wire_pos, n, ctx: _Ctx, batched: bool):
             f.probs = _marginal(_probs_from_state(st.canonical()), f.probs_positions, n)
             continue
         rot = [(p, b) for p, b in sorted(f.bases.items()) if b in ("X", "Y")]
+        st_f = psi
         if rot:
             st = _State(psi, n)
             for p, b in rot:
                 st.apply(ctx.const(("rot", b), lambda b=b: _H if b == "X" else _HSDG), [p])
-            p_f = _probs_from_state(st.canonical())
-        else:
-            if p_all is None:
-                p_all = _probs_from_state(psi)
-            p_f = p_all
+            st_f = st.canonical()
         if f.sign_terms:
+            # sum over (re, im) folded into the GEMM with the +-1 sign vectors
+            c = st_f.shape[-1]
+            sq = (st_f * st_f).reshape(st_f.shape[0], -1)
             s = ctx.const(
-                ("signs", n, tuple(f.sign_terms)),
-                lambda f=f: np.stack([_sign_vector_np(t, n) for t in f.sign_terms], 1),
-                p_f.dtype,
+                ("signs", n, c, tuple(f.sign_terms)),
+                lambda f=f, c=c: np.repeat(
+                    np.stack([_sign_vector_np(t, n) for t in f.sign_terms], 1), c, axis=0
+                ),
+                sq.dtype,
             )
-            f.values = p_f @ s  # (b, T)
+            f.values = sq @ s  # (b, T)
 
     def eval_sentence(terms, like):
         total = None
