@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import argparse
 import math
+import os
 import platform
 import sys
 import time
@@ -143,7 +144,7 @@ def main(argv=None):
         f"# qclf engine benchmark  {time.strftime('%Y-%m-%d %H:%M %Z')}  "
         f"torch {torch.__version__}, PennyLane {qml.__version__}, "
         f"{platform.processor() or platform.machine()}, threads={torch.get_num_threads()}, "
-        f"qclf device={device}"
+        f"qclf device={device}, load average {os.getloadavg()[0]:.1f}"
     )
     rows = []
     wanted = set(args.workloads.split(","))

@@ -582,7 +582,7 @@ def _measure(psi, mps, wire_pos, n, ctx: _Ctx, batched: bool):
         total = None
         for fi, ti, coeff in terms:
             val = torch.ones_like(like) if fi is None else frames[fi].values[:, ti]
-            coeff = _real_coeff(coeff)
+            coeff = _real_coeff(coeff, val.device)
             term = val if _is_one(coeff) else val * coeff
             total = term if total is None else total + term
         if total is None:
@@ -605,7 +605,7 @@ def _measure(psi, mps, wire_pos, n, ctx: _Ctx, batched: bool):
                 r = torch.zeros_like(like)
             else:
                 e = frames[fi].values[:, ti]
-                c = coeff.real if isinstance(coeff, complex | np.complexfloating) else coeff
+                c = _real_coeff(coeff, e.device)
                 r = (1 - e * e) * (c * c)
         elif kind == "var_sentence":
             e = eval_sentence(plan[1], like)
@@ -628,11 +628,13 @@ def _measure(psi, mps, wire_pos, n, ctx: _Ctx, batched: bool):
     return results
 
 
-def _real_coeff(c):
+def _real_coeff(c, device=None):
     if isinstance(c, complex | np.complexfloating):
         return c.real
-    if isinstance(c, torch.Tensor) and c.is_complex():
-        return c.real
+    if isinstance(c, torch.Tensor):
+        if c.is_complex():
+            c = c.real
+        return c.to(device) if device is not None else c
     return c
 
 
