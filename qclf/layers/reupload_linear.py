@@ -20,6 +20,11 @@ original); the phase uploads are exact unitaries, not hardware-efficient ones (a
 unitary on 7 qubits needs up to :math:`2^7` multi-controlled phases). Quantum parameters:
 ``J * depth * n * 3`` (2058 for S7's 12544 features on 7 qubits, depth 1), classical ``2 *
 out_features``.
+
+The phase scale matters: S7's conv features have std ~3 on MNIST, and with ``scale = 1`` the 98
+uploads scramble the state (outputs a pseudo-random function of the input; chance accuracy in
+qclf's runs), while ``scale ~ 0.05`` keeps the layer near its linearisation in x (qclf's S7
+default, set in ``qclf.models.quantum_creep``).
 """
 
 from __future__ import annotations

@@ -12,8 +12,10 @@
   L0's ``Linear``; its convolutions stay quantum as in L1/L2.
 
 The levels are each other's twins; their parameter counts differ and are reported, not matched
-(L1 is within 2% of L0; L2 is ~15x smaller). Structure: ``backbone`` = pad + convolutions +
-flatten, ``block`` = the final linear layer, ``head`` = identity.
+(L1 is within 2% of L0; L2 is ~15x smaller). L2's phase scale defaults to 0.05 (see
+:mod:`qclf.layers.reupload_linear`: at scale 1 the layer did not learn). Structure:
+``backbone`` = pad + convolutions + flatten, ``block`` = the final linear layer, ``head`` =
+identity.
 """
 
 from __future__ import annotations
@@ -86,7 +88,7 @@ def creep_l2(num_classes: int, input_shape: tuple[int, int, int],
              channels: tuple[int, int] = (32, 16), pad_to: int = 32, conv_qubits: int = 2,
              conv_ansatz: str = "strongly_entangling", conv_depth: int = 2,
              linear_qubits: int = 7, linear_depth: int = 1,
-             linear_scale: float = 1.0) -> BlockClassifier:
+             linear_scale: float = 0.05) -> BlockClassifier:
     """S7 level 2: quantum convolutions and a 7-qubit data re-uploading linear layer."""
     return _build(2, num_classes, input_shape, tuple(channels), pad_to, conv_qubits, conv_ansatz,
                   conv_depth, linear_qubits, linear_depth, linear_scale)
@@ -97,7 +99,7 @@ def creep_l2_twin(num_classes: int, input_shape: tuple[int, int, int],
                   channels: tuple[int, int] = (32, 16), pad_to: int = 32, conv_qubits: int = 2,
                   conv_ansatz: str = "strongly_entangling", conv_depth: int = 2,
                   linear_qubits: int = 7, linear_depth: int = 1,
-                  linear_scale: float = 1.0) -> BlockClassifier:
+                  linear_scale: float = 0.05) -> BlockClassifier:
     """S7 L2 with its quantum linear layer replaced by a matched classical map (convs as L1)."""
     return _build(2, num_classes, input_shape, tuple(channels), pad_to, conv_qubits, conv_ansatz,
                   conv_depth, linear_qubits, linear_depth, linear_scale, twin_linear=True)
