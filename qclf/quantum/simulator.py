@@ -483,7 +483,35 @@ class _Frame:
         return self.sign_terms.index(key)
 
 
-def _measure(psi, mps, wire_pos, n, ctx: _Ctx, batched: bool):
+def _single_frame_rotation(mps, wire_pos):
+    """Basis-change ops if every measurement is a Pauli expval/var and all of them share
+    one compatible basis (e.g. <Y_i> on every wire); else None. Appending these to the
+    circuit lets them fuse with the last weight-only unitary."""
+    bases: dict = {}
+    for mp in mps:
+        if type(mp) not in (ExpectationMP, VarianceMP) or mp.obs is None:
+            return None
+        ps = mp.obs.pauli_rep
+        if ps is None:
+            return None
+        if isinstance(mp, VarianceMP) and len(ps) > 1:
+            return None
+        for word in ps:
+            for w, b in word.items():
+                if w not in wire_pos:
+                    return None
+                if bases.setdefault(w, b) != b:
+                    return None
+    ops = []
+    for w, b in bases.items():
+        if b == "X":
+            ops.append(qml.Hadamard(w))
+        elif b == "Y":
+            ops.extend([qml.adjoint(qml.S(w)), qml.Hadamard(w)])
+    return ops
+
+
+def _measure(psi, mps, wire_pos, n, ctx: _Ctx, batched: bool, prerotated: bool = False):
     frames: list[_Frame] = []
 
     def frame_for_word(word):
@@ -559,6 +587,8 @@ def _measure(psi, mps, wire_pos, n, ctx: _Ctx, batched: bool):
             f.probs = _marginal(_probs_from_state(st.canonical()), f.probs_positions, n)
             continue
         rot = [(p, b) for p, b in sorted(f.bases.items()) if b in ("X", "Y")]
+        if prerotated:
+            rot = []
         st_f = psi
         if rot:
             st = _State(psi, n)
@@ -836,6 +866,11 @@ def _simulate(ops, measurements, wire_pos, n, ctx: _Ctx, fuse: bool):
     factors.sort(key=lambda f: min(f[0]) if f[0] else -1)
     state = _State(_kron_factors(factors, n, ctx.rdtype, ctx.device), n)
 
+    # measurement basis change folded into the circuit when a single frame covers all
+    rotation = _single_frame_rotation(measurements, wire_pos)
+    if rotation:
+        rest = rest + rotation
+
     # ---- 2. remaining ops: fuse unbatched runs, apply batched ops gate by gate
     i = 0
     while i < len(rest):
@@ -876,4 +911,6 @@ def _simulate(ops, measurements, wire_pos, n, ctx: _Ctx, fuse: bool):
         i = j
 
     # ---- 3. measurements
-    return _measure(state.canonical(), measurements, wire_pos, n, ctx, batched)
+    return _measure(
+        state.canonical(), measurements, wire_pos, n, ctx, batched, prerotated=bool(rotation)
+    )
