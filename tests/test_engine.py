@@ -314,6 +314,36 @@ def test_simulate_direct_matches_default_qubit():
         np.testing.assert_allclose(g.numpy(), np.asarray(w), atol=1e-10)
 
 
+@pytest.mark.parametrize("batch", [2, 300])
+def test_wide_circuit_blocks_and_fusion(batch):
+    """7 qubits: small batches run gate blocks one by one, large ones fuse the unitary."""
+
+    @qml.qnode(_dev(7), interface="torch", diff_method="backprop")
+    def circuit(inputs, weights):
+        qml.AngleEmbedding(inputs, wires=range(7), rotation="Y")
+        qml.StronglyEntanglingLayers(weights, wires=range(7))
+        qml.RX(inputs[..., 3], wires=2)  # batched gate after the weight-only run
+        qml.CRot(*weights[0, 0], wires=[6, 0])
+        return [qml.expval(qml.PauliX(0)), qml.probs(wires=[3, 1]), qml.var(qml.PauliY(5))]
+
+    compare(circuit, {"weights": (2, 7, 3)}, torch.rand(batch, 7))
+
+
+def test_simulate_fuse_flag_and_dtypes():
+    theta = torch.rand(5, dtype=torch.float64)
+    w = torch.rand(3, dtype=torch.float64)
+    ops = [qml.RY(theta, 0), qml.RX(w[0], 1), qml.CNOT([0, 1]), qml.RZ(w[1], 1), qml.CZ([1, 2]),
+           qml.Rot(w[0], w[1], w[2], wires=2), qml.CNOT([2, 0])]  # fmt: skip
+    mps = [qml.expval(qml.PauliZ(0) @ qml.PauliX(2)), qml.probs(wires=[2])]
+    a = simulate(ops, mps, fuse=True)
+    b = simulate(ops, mps, fuse=False)
+    c = simulate(ops, mps, dtype=torch.float32)
+    for x, y, z in zip(a, b, c, strict=True):
+        torch.testing.assert_close(x, y)
+        assert z.dtype == torch.float32
+        torch.testing.assert_close(z.double(), x, atol=1e-5, rtol=0)
+
+
 def test_string_wire_labels():
     @qml.qnode(qml.device("default.qubit", wires=["a", "b", "c"]), interface="torch")
     def circuit(inputs, w):
