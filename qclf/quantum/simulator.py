@@ -690,6 +690,25 @@ def _apply_op(state: _State, op, wire_pos, ctx, pos=None) -> None:
     state.apply(ctx.matrix(op), pos)
 
 
+def _first_columns(items, ctx) -> dict:
+    """{wire position: R|0>} for [(position, RX/RY op)], grouped by type and shape."""
+    groups: dict = {}
+    for p, op in items:
+        groups.setdefault((op.name, tuple(getattr(op.data[0], "shape", ()))), []).append((p, op))
+    out = {}
+    for (name, _), group in groups.items():
+        t = torch.stack([_param(op.data[0], ctx.rdtype, ctx.device) for _, op in group])
+        c, s = torch.cos(t / 2), torch.sin(t / 2)
+        if name == "RY":
+            cols = torch.stack([c, s], -1)
+        else:  # RX|0> = (cos, -i sin)
+            z = torch.zeros_like(c)
+            cols = torch.complex(torch.stack([c, z], -1), torch.stack([z, -s], -1))
+        for g, (p, _) in enumerate(group):
+            out[p] = cols[g]
+    return out
+
+
 def _block_unitary(blocks, local_positions, k, ctx) -> torch.Tensor:
     """Unitary on ``k`` wires of a sequence of (positions, matrix) blocks (applied to I)."""
     ust = _State(torch.eye(1 << k, dtype=ctx.rdtype, device=ctx.device)[..., None], k)
@@ -799,7 +818,6 @@ def simulate(
             device = first.device if first is not None else torch.device("cpu")
     rdtype = dtype if dtype in (torch.float32, torch.float64) else torch.float64
     ctx = _Ctx(rdtype, torch.device(device))
-    ctx.prefetch(ops)
     with qml.QueuingManager.stop_recording():
         return _simulate(ops, measurements, wire_pos, n, ctx, fuse)
 
@@ -814,7 +832,7 @@ def _simulate(ops, measurements, wire_pos, n, ctx: _Ctx, fuse: bool):
     # ---- 1. initial product state: state preps + single-qubit ops on untouched wires
     entangled: set[int] = set()
     touched: set[int] = set()
-    wire_state: dict[int, torch.Tensor] = {}
+    folded: dict[int, list] = {}  # wire position -> single-qubit ops folded into its state
     factors: list = []  # (positions, state (b, 2**k))
     rest: list = []
     for op in ops:
@@ -834,23 +852,35 @@ def _simulate(ops, measurements, wire_pos, n, ctx: _Ctx, fuse: bool):
             entangled.update(pos)
             continue
         if len(pos) == 1 and pos[0] not in entangled:
-            p = pos[0]
-            m = ctx.matrix(op)
-            s = wire_state.get(p)
-            if s is None:
-                s = m[..., :, 0]
-            else:
-                if m.is_complex() and not s.is_complex():
-                    s = s.to(m.dtype)
-                elif s.is_complex() and not m.is_complex():
-                    m = m.to(s.dtype)
-                s = (m @ s[..., None])[..., 0]
-            wire_state[p] = s if s.dim() == 2 else s[None]
-            touched.add(p)
+            folded.setdefault(pos[0], []).append(op)
+            touched.add(pos[0])
             continue
         rest.append(op)
         touched.update(pos)
         entangled.update(pos)
+
+    # RX/RY as the first gate on |0>: only the first column is needed, computed for all
+    # such gates of one type together
+    first_cols = _first_columns(
+        [(p, wops[0]) for p, wops in folded.items() if wops[0].name in ("RX", "RY")], ctx
+    )
+    ctx.prefetch(
+        [o for p, wops in folded.items() for o in wops[1 if p in first_cols else 0 :]] + rest
+    )
+    wire_state: dict[int, torch.Tensor] = {}
+    for p, wops in folded.items():
+        s = first_cols.get(p)
+        for op in wops[1:] if s is not None else wops:
+            m = ctx.matrix(op)
+            if s is None:
+                s = m[..., :, 0]
+                continue
+            if m.is_complex() and not s.is_complex():
+                s = s.to(m.dtype)
+            elif s.is_complex() and not m.is_complex():
+                m = m.to(s.dtype)
+            s = (m @ s[..., None])[..., 0]
+        wire_state[p] = s if s.dim() == 2 else s[None]
 
     zero = None
     for p in range(n):
