@@ -852,9 +852,14 @@ def _simulate(ops, measurements, wire_pos, n, ctx: _Ctx, fuse: bool):
             entangled.update(pos)
             continue
         if len(pos) == 1 and pos[0] not in entangled:
-            folded.setdefault(pos[0], []).append(op)
-            touched.add(pos[0])
-            continue
+            # fold data-dependent gates, and weight-only ones while the wire is unbatched;
+            # a weight-only gate after the encoding is better fused with the ansatz (it
+            # would otherwise e.g. make the whole product state complex)
+            wops = folded.setdefault(pos[0], [])
+            if _op_batched(op) or not any(_op_batched(o) for o in wops):
+                wops.append(op)
+                touched.add(pos[0])
+                continue
         rest.append(op)
         touched.update(pos)
         entangled.update(pos)
