@@ -483,6 +483,27 @@ class _Frame:
         return self.sign_terms.index(key)
 
 
+class _ConstGate:
+    """A lightweight constant gate (no PennyLane operator construction per call)."""
+
+    num_params = 0
+    data = ()
+    batch_size = None
+    hyperparameters: dict = {}
+    has_matrix = True
+
+    def __init__(self, name, wire, matrix):
+        self.name = name
+        self.wires = [wire]
+        self._m = matrix
+
+    def matrix(self):
+        return self._m
+
+
+_SDG = np.diag([1, -1j])  # RX(t)|0> = S^dagger RY(t)|0>
+
+
 def _single_frame_rotation(mps, wire_pos):
     """Basis-change ops if every measurement is a Pauli expval/var and all of them share
     one compatible basis (e.g. <Y_i> on every wire); else None. Appending these to the
@@ -505,9 +526,9 @@ def _single_frame_rotation(mps, wire_pos):
     ops = []
     for w, b in bases.items():
         if b == "X":
-            ops.append(qml.Hadamard(w))
+            ops.append(_ConstGate("Hadamard", w, _H))
         elif b == "Y":
-            ops.extend([qml.adjoint(qml.S(w)), qml.Hadamard(w)])
+            ops.append(_ConstGate("HSdg", w, _HSDG))
     return ops
 
 
@@ -690,11 +711,13 @@ def _apply_op(state: _State, op, wire_pos, ctx, pos=None) -> None:
     state.apply(ctx.matrix(op), pos)
 
 
-def _first_columns(items, ctx) -> dict:
-    """{wire position: R|0>} for [(position, RX/RY op)], grouped by type and shape."""
+def _first_columns(items, ctx, as_ry=frozenset()) -> dict:
+    """{wire position: R|0>} for [(position, RX/RY op)], grouped by type and shape;
+    positions in ``as_ry`` get the RY column (their S is applied elsewhere)."""
     groups: dict = {}
     for p, op in items:
-        groups.setdefault((op.name, tuple(getattr(op.data[0], "shape", ()))), []).append((p, op))
+        name = "RY" if p in as_ry else op.name
+        groups.setdefault((name, tuple(getattr(op.data[0], "shape", ()))), []).append((p, op))
     out = {}
     for (name, _), group in groups.items():
         t = torch.stack([_param(op.data[0], ctx.rdtype, ctx.device) for _, op in group])
@@ -865,9 +888,19 @@ def _simulate(ops, measurements, wire_pos, n, ctx: _Ctx, fuse: bool):
         entangled.update(pos)
 
     # RX/RY as the first gate on |0>: only the first column is needed, computed for all
-    # such gates of one type together
+    # such gates of one type together. A lone RX on a wire is S^dagger RY |0>: the real RY
+    # column is used and the constant S^dagger joins the (fused) rest of the circuit, so that angle
+    # embeddings with RX keep a real product state.
+    inv_pos = {p: w for w, p in wire_pos.items()}
+    lone_rx = [p for p, wops in folded.items() if len(wops) == 1 and wops[0].name == "RX"]
+    if lone_rx and rest:
+        rest = [_ConstGate("Sdg", inv_pos[p], _SDG) for p in lone_rx] + rest
+    else:
+        lone_rx = []
     first_cols = _first_columns(
-        [(p, wops[0]) for p, wops in folded.items() if wops[0].name in ("RX", "RY")], ctx
+        [(p, wops[0]) for p, wops in folded.items() if wops[0].name in ("RX", "RY")],
+        ctx,
+        as_ry=set(lone_rx),
     )
     ctx.prefetch(
         [o for p, wops in folded.items() for o in wops[1 if p in first_cols else 0 :]] + rest
