@@ -208,6 +208,26 @@ class _Ctx:
         self.cdtype = _complex_of(rdtype)
         self.device = device
         self._pre: dict[int, torch.Tensor] = {}
+        self.wire_pos: dict = {}
+        self._posc: dict[int, list[int]] = {}
+        self._batc: dict[int, bool] = {}
+
+    def pos(self, op) -> list[int]:
+        """Wire positions of ``op`` (memoised: PennyLane's wire handling is slow)."""
+        p = self._posc.get(id(op))
+        if p is None:
+            try:
+                p = [self.wire_pos[w] for w in op.wires]
+            except KeyError as exc:
+                raise UnsupportedCircuit(f"operation {op.name} on unknown wire {exc}") from exc
+            self._posc[id(op)] = p
+        return p
+
+    def batched(self, op) -> bool:
+        b = self._batc.get(id(op))
+        if b is None:
+            b = self._batc[id(op)] = _op_batched(op)
+        return b
 
     def prefetch(self, ops) -> None:
         """Compute closed-form matrices of same-type gates together (one set of torch ops
@@ -263,7 +283,7 @@ class _Ctx:
             hyper = tuple(
                 (k, repr(v)) for k, v in sorted(op.hyperparameters.items()) if "wires" not in k
             )
-            return self.const((name, len(op.wires), hyper), op.matrix)
+            return self.const((name, len(self.pos(op)), hyper), op.matrix)
         mdtype = self.rdtype if name in _REAL_OPS else self.cdtype
         if name in _CLOSED_FORM:
             m = self._pre.get(id(op))
@@ -704,10 +724,7 @@ def _complex_of(dtype):
 
 def _apply_op(state: _State, op, wire_pos, ctx, pos=None) -> None:
     if pos is None:
-        try:
-            pos = [wire_pos[w] for w in op.wires]
-        except KeyError as exc:
-            raise UnsupportedCircuit(f"operation on unknown wire {exc}") from exc
+        pos = ctx.pos(op)
     state.apply(ctx.matrix(op), pos)
 
 
@@ -763,7 +780,7 @@ def _blocks(run, wire_pos, ctx, max_k: int = _BLOCK_MAX_WIRES):
             out.append((ws, _block_unitary(mats, lps, len(ws), ctx)))
 
     for o in run:
-        pos = [wire_pos[w] for w in o.wires]
+        pos = ctx.pos(o)
         union = cur_w + [p for p in pos if p not in cur_w]
         if cur and len(union) > max_k:
             flush()
@@ -846,11 +863,10 @@ def simulate(
 
 
 def _simulate(ops, measurements, wire_pos, n, ctx: _Ctx, fuse: bool):
-    batched = any(_op_batched(op) for op in ops)
+    ctx.wire_pos = wire_pos
     for op in ops:
-        for w in op.wires:
-            if w not in wire_pos:
-                raise UnsupportedCircuit(f"operation {op.name} on unknown wire {w}")
+        ctx.pos(op)  # validates the wires
+    batched = any(ctx.batched(op) for op in ops)
 
     # ---- 1. initial product state: state preps + single-qubit ops on untouched wires
     entangled: set[int] = set()
@@ -859,7 +875,7 @@ def _simulate(ops, measurements, wire_pos, n, ctx: _Ctx, fuse: bool):
     factors: list = []  # (positions, state (b, 2**k))
     rest: list = []
     for op in ops:
-        pos = [wire_pos[w] for w in op.wires]
+        pos = ctx.pos(op)
         if _is_state_prep(op):
             if any(p in touched for p in pos):
                 raise UnsupportedCircuit(f"{op.name} after other operations on its wires")
@@ -879,7 +895,7 @@ def _simulate(ops, measurements, wire_pos, n, ctx: _Ctx, fuse: bool):
             # a weight-only gate after the encoding is better fused with the ansatz (it
             # would otherwise e.g. make the whole product state complex)
             wops = folded.setdefault(pos[0], [])
-            if _op_batched(op) or not any(_op_batched(o) for o in wops):
+            if ctx.batched(op) or not any(ctx.batched(o) for o in wops):
                 wops.append(op)
                 touched.add(pos[0])
                 continue
@@ -943,15 +959,14 @@ def _simulate(ops, measurements, wire_pos, n, ctx: _Ctx, fuse: bool):
     i = 0
     while i < len(rest):
         op = rest[i]
-        if _op_batched(op) or not fuse:
+        if ctx.batched(op) or not fuse:
             _apply_op(state, op, wire_pos, ctx)
             i += 1
             continue
         j = i
         wires: list[int] = []
-        while j < len(rest) and not _op_batched(rest[j]):
-            for w in rest[j].wires:
-                p = wire_pos[w]
+        while j < len(rest) and not ctx.batched(rest[j]):
+            for p in ctx.pos(rest[j]):
                 if p not in wires:
                     wires.append(p)
             j += 1
