@@ -33,6 +33,10 @@ def _apply_overrides(cfg, args: argparse.Namespace) -> None:
         if len(set(args.seeds)) != len(args.seeds) or min(args.seeds) < 0:
             raise BenchConfigError(f"--seeds must be distinct integers >= 0, got {args.seeds}")
         cfg.seeds = list(args.seeds)
+    if args.datasets is not None:
+        from qclf.bench.config import _parse_datasets
+
+        cfg.datasets = _parse_datasets([d for d in args.datasets.split(",") if d.strip()])
     if args.epochs is not None:
         cfg.train = {**cfg.train, "epochs": args.epochs}
     for key in ("limit", "eval_limit"):
@@ -89,6 +93,8 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
         "Resumable: rerunning the same command skips finished runs and continues killed ones.")
     p.add_argument("config", help="bench YAML, e.g. experiments/digits_smoke.yaml")
     p.add_argument("--seeds", type=_seeds, default=None, help="override seeds, e.g. 0,1,2")
+    p.add_argument("--datasets", default=None,
+                   help="override the config's data sets, e.g. mnist,breastmnist")
     p.add_argument("--epochs", type=int, default=None, help="override train.epochs")
     p.add_argument("--limit", type=int, default=None,
                    help="override limit: stratified subset of N training images")
@@ -120,6 +126,8 @@ def _command_line(args: argparse.Namespace) -> str:
     parts = ["qclf", "bench", args.config]
     if args.seeds is not None:
         parts += ["--seeds", ",".join(map(str, args.seeds))]
+    if args.datasets is not None:
+        parts += ["--datasets", args.datasets]
     for flag in ("epochs", "limit", "eval_limit", "data_dir", "out", "eps"):
         value = getattr(args, flag)
         if value is not None:
