@@ -34,9 +34,9 @@ def _apply_overrides(cfg, args: argparse.Namespace) -> None:
             raise BenchConfigError(f"--seeds must be distinct integers >= 0, got {args.seeds}")
         cfg.seeds = list(args.seeds)
     if args.datasets is not None:
-        from qclf.bench.config import _parse_datasets
+        from qclf.bench.config import parse_datasets
 
-        cfg.datasets = _parse_datasets([d for d in args.datasets.split(",") if d.strip()])
+        cfg.datasets = parse_datasets([d for d in args.datasets.split(",") if d.strip()])
     if args.epochs is not None:
         cfg.train = {**cfg.train, "epochs": args.epochs}
     for key in ("limit", "eval_limit"):

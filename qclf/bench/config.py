@@ -166,7 +166,7 @@ def _parse_models(items: Any) -> list[ModelSpec]:
     return specs
 
 
-def _parse_datasets(items: Any) -> list[str]:
+def parse_datasets(items: Any) -> list[str]:
     from qclf.data import canonical_name
 
     if isinstance(items, str):
@@ -252,7 +252,7 @@ def parse_bench(d: Mapping[str, Any], source: str = "") -> BenchConfig:
         system=str(d.get("system") or ""),
         title=str(d.get("title") or ""),
         paper=dict(paper),
-        datasets=_parse_datasets(d["datasets"]),
+        datasets=parse_datasets(d["datasets"]),
         models=_parse_models(d["models"]),
         train=_parse_train(d.get("train")),
         seeds=_parse_seeds(d.get("seeds", [0])),
