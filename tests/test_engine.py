@@ -10,7 +10,7 @@ import pennylane as qml
 import pytest
 import torch
 
-from qclf.quantum import TorchLayer, UnsupportedCircuit, simulate
+from qclf.quantum import TorchLayer, UnsupportedCircuit, simulate, simulator
 
 VAL_TOL = 1e-5
 GRAD_TOL = 1e-4
@@ -455,9 +455,27 @@ def _random_qnode(seed):
 
 
 @pytest.mark.parametrize("seed", range(20))
-def test_random_circuits(seed):
+@pytest.mark.parametrize("path", ["auto", "fused"])
+def test_random_circuits(seed, path, monkeypatch):
+    if path == "fused":  # force gate blocks / fused unitaries even for tiny batches
+        monkeypatch.setattr(simulator, "_SMALL_STATE", 0)
     qnode, ws = _random_qnode(seed)
     compare(qnode, ws, torch.rand(4, 3) * 2, seed=seed)
+
+
+@pytest.mark.parametrize("rotation", [qml.RX, qml.RY])
+def test_large_batch_quanvolution(rotation):
+    """A batch large enough for the fused path with its default thresholds."""
+    compare(*quanv_qnode(rotation), torch.rand(1100, 4))
+
+
+def test_named_circuits_forced_fused_path(monkeypatch):
+    monkeypatch.setattr(simulator, "_SMALL_STATE", 0)
+    test_quanvolution_real_and_complex()
+    test_data_reuploading()
+    test_amplitude_embedding()
+    test_pauli_words_hamiltonian_variance_hermitian()
+    test_mixed_measurements_concatenated()
 
 
 def test_random_circuits_unbatched_float32():
@@ -534,8 +552,12 @@ def _catalogue_cases():
 
 
 @pytest.mark.parametrize("kw", _catalogue_cases())
-def test_catalogue_circuit(kw):
+@pytest.mark.parametrize("path", ["auto", "fused"])
+def test_catalogue_circuit(kw, path, monkeypatch):
     import circuits
+
+    if path == "fused":
+        monkeypatch.setattr(simulator, "_SMALL_STATE", 0)
 
     qnode, ws = circuits.build_qnode(diff_method="backprop", **kw)
     tape_inputs = qnode.func.__code__.co_varnames[: qnode.func.__code__.co_argcount]

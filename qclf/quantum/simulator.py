@@ -58,6 +58,7 @@ _CLOSED_FORM = {
 }  # fmt: skip
 _MAX_MATRIX_WIRES = 8  # ops wider than this are decomposed when possible
 _FUSE_MAX_WIRES = 10
+_SMALL_STATE = 1 << 14  # below this many amplitudes in the batch, apply gates one by one
 _BLOCK_MAX_WIRES = 3  # consecutive weight-only gates on <= this many wires become one matrix
 
 
@@ -972,7 +973,7 @@ def _simulate(ops, measurements, wire_pos, n, ctx: _Ctx, fuse: bool):
             j += 1
         run = rest[i:j]
         k = len(wires)
-        if state.t.shape[0] == 1:  # a single state: plain gate-by-gate is cheapest
+        if state.t.shape[0] << n < _SMALL_STATE:  # small: per-op overhead dominates
             for o in run:
                 _apply_op(state, o, wire_pos, ctx)
             i = j
