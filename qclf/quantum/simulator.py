@@ -355,6 +355,17 @@ class _State:
         n = self.n
         t = self._to_end(pos)
         b = t.shape[0]
+        if m.dim() == 2 and (m.is_complex() or self.c == 2) and (b << n) < _SMALL_STATE:
+            # small state: complex GEMM through zero-copy complex views (fewest torch ops)
+            if self.c == 1:
+                vc = t.reshape(b, -1, kk).to(m.dtype if m.is_complex() else _complex_of(t.dtype))
+            else:
+                vc = torch.view_as_complex(t.reshape(b, -1, kk, 2).contiguous())
+            mc = m if m.is_complex() else m.to(vc.dtype)
+            out = torch.view_as_real(torch.matmul(vc, mc.transpose(0, 1)))
+            self.c = 2
+            self.t = out.reshape(b, *([2] * n), 2)
+            return
         if m.dim() == 2:
             w, c_out = _realify(m, self.c)
             out = torch.matmul(t.reshape(b, -1, kk * self.c), w)  # one (rows, cK) @ (cK, c'K)
