@@ -284,6 +284,15 @@ def test_fallback_shots_device(caplog):
     assert any("shots" in r.message for r in caplog.records)
 
 
+def test_invalid_input_raises_and_stays_compiled():
+    qnode, ws = quanv_qnode(qml.RX)
+    layer = TorchLayer(qnode, ws)
+    with pytest.raises(Exception):  # noqa: B017 - whatever PennyLane raises for it
+        layer(torch.rand(3, 2))  # too few features for inputs[..., 3]
+    assert layer.compiled
+    assert layer(torch.rand(3, 4)).shape == (3, 4)
+
+
 def test_fallback_forced_equals_compiled():
     qnode, ws = quanv_qnode(qml.RX)
     a = TorchLayer(qnode, ws)
@@ -342,6 +351,17 @@ def test_simulate_fuse_flag_and_dtypes():
         torch.testing.assert_close(x, y)
         assert z.dtype == torch.float32
         torch.testing.assert_close(z.double(), x, atol=1e-5, rtol=0)
+
+
+def test_device_without_wires():
+    @qml.qnode(qml.device("default.qubit"), interface="torch", diff_method="backprop")
+    def circuit(inputs, w):
+        qml.RY(inputs[..., 0], wires=2)
+        qml.CNOT([2, 0])
+        qml.RX(w, wires=0)
+        return [qml.probs(), qml.expval(qml.PauliZ(0))]
+
+    compare(circuit, {"w": 1}, torch.rand(3, 1))
 
 
 def test_string_wire_labels():

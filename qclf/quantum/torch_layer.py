@@ -99,8 +99,11 @@ class TorchLayer(qml.qnn.TorchLayer):
             self._fall_back(str(exc))
             return super()._evaluate_qnode(x)
         except Exception as exc:  # noqa: BLE001 - never return a wrong or missing result
+            # if PennyLane fails too, the call itself is invalid (e.g. a bad input shape):
+            # its error propagates and the layer stays compiled
+            res = super()._evaluate_qnode(x)
             self._fall_back(f"engine error {type(exc).__name__}: {exc}")
-            return super()._evaluate_qnode(x)
+            return res
         return self._postprocess(res, x)
 
     def _evaluate_compiled(self, x):
