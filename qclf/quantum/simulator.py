@@ -9,23 +9,28 @@ Strategy
 --------
 * Templates are decomposed (``op.decomposition()``) until every operation has a matrix;
   ``StatePrep``/``AmplitudeEmbedding`` are kept whole and become a (batched) initial state.
-* Single-qubit operations that act on a wire before any multi-qubit operation touches it
-  commute with everything before them on other wires; they are folded into per-wire
-  single-qubit states, and the full initial state is their Kronecker product (angle
-  embeddings from ``|0...0>`` never touch the full state vector).
-* Maximal runs of unbatched (weight-only / constant) operations are fused into one unitary
-  on the wires they touch (built by applying the gates to the identity), then applied to
-  the whole batch with one matrix product. Batched (data-dependent) operations are applied
-  gate by gate with closed-form batched matrices for common gates and ``op.matrix()``
-  otherwise.
-* Expectation values of Pauli words / sums of Pauli words are computed by rotating to the
-  Z basis (measurements sharing a compatible basis share one rotation) and contracting the
-  probabilities with +-1 sign vectors; other observables use their diagonalizing gates and
-  eigenvalues; ``probs`` marginalises ``|amplitude|^2``.
-* If every gate is real (RY, CNOT, CZ, H, ...) and the initial state is real the state is
-  kept real, which halves the arithmetic.
+* States are real tensors ``(b, 2, ..., 2, c)``: ``c == 1`` for real amplitudes, ``c == 2``
+  for (re, im); a state only becomes complex when a complex gate touches it, so circuits
+  of RY/CNOT/CZ/H... never pay for complex numbers.
+* Single-qubit operations on a wire before any multi-qubit operation touches it commute
+  with everything before them on other wires; data-dependent ones (and weight-only ones
+  before any data) are folded into per-wire single-qubit states and the initial state is
+  their Kronecker product (angle embeddings from ``|0...0>`` never touch the full state
+  vector; an RX embedding is built as the real RY one followed by a constant S^dagger).
+* Runs of unbatched (weight-only / constant) operations are merged into blocks of at most
+  3 wires and, when a cost model says it pays, fused into one unitary on the wires they
+  touch (built by applying the blocks to the identity); it is applied to the whole batch
+  as one GEMM. Data-dependent operations are applied gate by gate with closed-form batched
+  matrices for common gates (``op.matrix()`` otherwise). Gate axes are moved lazily (one
+  copy per gate at most, none when already in place).
+* Expectation values of Pauli words / sums of Pauli words: rotate to the Z basis
+  (measurements sharing a compatible basis share one rotation, which is fused into the
+  circuit when a single basis covers all of them) and contract ``|amplitude|^2`` with
+  +-1 sign vectors in one GEMM; other observables use their diagonalizing gates and
+  eigenvalues; ``probs`` marginalises ``|amplitude|^2``; ``var`` from the same pieces.
 
-Precision follows the parameters: float32 -> complex64, float64 -> complex128.
+Precision follows the parameters: float32 -> float32/complex64 arithmetic, float64 ->
+float64/complex128. Every tensor is created on the parameters' (or the given) device.
 Anything that cannot be simulated raises :class:`UnsupportedCircuit`.
 """
 
