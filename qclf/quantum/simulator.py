@@ -59,8 +59,13 @@ _REAL_OPS = {
 }  # fmt: skip
 _CLOSED_FORM = {
     "RX", "RY", "RZ", "PhaseShift", "Rot", "U3", "CRX", "CRY", "CRZ", "CRot",
-    "ControlledPhaseShift",
+    "ControlledPhaseShift", "MultiRZ", "IsingXX", "IsingYY", "IsingZZ",
 }  # fmt: skip
+# P (x) P for the Ising gates (real: X(x)X, and Y(x)Y = -[[0,0,0,1],[0,0,-1,0],...])
+_PP = {
+    "IsingXX": np.fliplr(np.eye(4)).copy(),
+    "IsingYY": np.array([[0, 0, 0, -1], [0, 0, 1, 0], [0, 1, 0, 0], [-1, 0, 0, 0]], dtype=float),
+}
 _MAX_MATRIX_WIRES = 8  # ops wider than this are decomposed when possible
 _FUSE_MAX_WIRES = 10
 _SMALL_STATE = 1 << 14  # below this many amplitudes in the batch, apply gates one by one
@@ -244,20 +249,29 @@ class _Ctx:
                 shapes = tuple(tuple(getattr(p, "shape", ())) for p in op.data)
                 if len(set(shapes)) != 1:
                     continue
-                groups.setdefault((op.name, shapes), []).append(op)
-        for (name, _), group in groups.items():
+                groups.setdefault((op.name, len(self.pos(op)), shapes), []).append(op)
+        for (name, k, _), group in groups.items():
             if len(group) < 2:
                 continue
             params = [
                 torch.stack([_param(op.data[i], self.rdtype, self.device) for op in group])
                 for i in range(group[0].num_params)
             ]
-            mats = self._closed_form(name, params)
+            mats = self._closed_form(name, params, k)
             for g, op in enumerate(group):
                 self._pre[id(op)] = mats[g]
 
-    def _closed_form(self, name, params):
+    def _closed_form(self, name, params, k=1):
         mdtype = self.rdtype if name in _REAL_OPS else self.cdtype
+        if name in ("MultiRZ", "IsingZZ"):  # diag(exp(-i t/2 z)), z = +-1 parity signs
+            z = self.const(("zsigns", k), lambda: _sign_vector_np(range(k), k), self.rdtype)
+            a = params[0][..., None] * z / 2
+            return torch.diag_embed(torch.complex(torch.cos(a), -torch.sin(a)))
+        if name in ("IsingXX", "IsingYY"):  # cos(t/2) I - i sin(t/2) P(x)P
+            pp = self.const(("pp", name), lambda: _PP[name], self.rdtype)
+            t = params[0][..., None, None]
+            eye = self.const(("eye", 4), lambda: np.eye(4), self.rdtype)
+            return torch.complex(torch.cos(t / 2) * eye, -torch.sin(t / 2) * pp)
         if name in _CONTROLLED:
             m = _closed_form_1q(_CONTROLLED[name], params, mdtype)
             out = torch.zeros(*m.shape[:-2], 4, 4, dtype=mdtype, device=self.device)
@@ -295,7 +309,8 @@ class _Ctx:
             m = self._pre.get(id(op))
             if m is not None:
                 return m
-            return self._closed_form(name, [_param(p, self.rdtype, self.device) for p in op.data])
+            params = [_param(p, self.rdtype, self.device) for p in op.data]
+            return self._closed_form(name, params, len(self.pos(op)))
         try:
             m = op.matrix()
         except Exception as exc:  # noqa: BLE001
