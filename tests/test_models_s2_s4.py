@@ -22,7 +22,7 @@ from qclf.quantum import TorchLayer
 
 MNIST, RGB32, STL, EUROSAT = (1, 28, 28), (3, 32, 32), (3, 96, 96), (3, 64, 64)
 S2 = ["hqnn_quanv", "classical_quanv", "classical_quanv_wide", "classical_quanv_equal"]
-S3 = ["hybrid_amplitude", "classical_amplitude", "s3_paper_baseline"]
+S3 = ["hybrid_amplitude", "classical_amplitude", "classical_amplitude_dense", "s3_paper_baseline"]
 S4_HYBRIDS = ["eurosat_ry", "eurosat_realamplitudes", "eurosat_bell"]
 S4 = [*S4_HYBRIDS, "eurosat_hybrid", "eurosat_classical", "eurosat_classical_realamplitudes"]
 
@@ -70,7 +70,8 @@ def test_builds_forward_backward(name, shape, classes):
 
 
 TWINS = [("hqnn_quanv", "classical_quanv"), ("hybrid_amplitude", "classical_amplitude"),
-         ("eurosat_ry", "eurosat_classical"), ("eurosat_bell", "eurosat_classical"),
+         ("hybrid_amplitude", "classical_amplitude_dense"), ("eurosat_ry", "eurosat_classical"),
+         ("eurosat_bell", "eurosat_classical"),
          ("eurosat_realamplitudes", "eurosat_classical_realamplitudes")]
 # Each pair on the shapes of the data sets its bench runs on (S3: MNIST, CIFAR-100, STL-10).
 TWIN_SHAPES = {"hqnn_quanv": [MNIST, (1, 27, 31)], "hybrid_amplitude": [MNIST, RGB32, STL]}
@@ -79,17 +80,29 @@ TWIN_CASES = [(h, t, s) for h, t in TWINS for s in TWIN_SHAPES.get(h, [EUROSAT, 
 
 @pytest.mark.parametrize(("hybrid", "twin", "shape"), TWIN_CASES)
 def test_twin_parameters_within_ten_percent(hybrid, twin, shape):
-    assert model_info(hybrid)["twin"] == twin
+    assert twin in (model_info(hybrid)["twin"], "classical_amplitude_dense")
+    assert model_info(twin)["twin_of"] in (hybrid, "eurosat_hybrid")
     h, t = (_n(create_model(n, num_classes=10, input_shape=shape)) for n in (hybrid, twin))
     assert t["quantum"] == 0
     assert abs(t["total"] - h["total"]) <= 0.10 * h["total"], (h, t)
 
 
 def test_block_level_match_where_circuit_has_weights():
-    for hybrid, twin in TWINS[:2]:
+    for hybrid, twin in TWINS[:2]:  # the registered twins of S2 and S3
         h, t = (create_model(n, num_classes=10, input_shape=MNIST) for n in (hybrid, twin))
         assert _n(h.block)["quantum"] == 8 and _n(t.block)["total"] == 8
         assert _n(h.backbone) == _n(t.backbone) and _n(h.head) == _n(t.head)
+
+
+def test_s3_projection_twin_keeps_four_directions():
+    # The 8-weight twin must not squeeze 16 features through one number (rank-1 map): its
+    # fixed projection is orthonormal, so 4 independent directions reach the head.
+    block = create_model("classical_amplitude", num_classes=10, input_shape=MNIST).block
+    p = block.projection
+    assert p.shape == (4, 16) and torch.allclose(p @ p.T, torch.eye(4), atol=1e-5)
+    assert not p.requires_grad and _n(block)["total"] == 8
+    x = torch.rand(5, 16) + 0.1
+    assert torch.allclose(block(3.0 * x), block(x))  # normalised, like amplitude encoding
 
 
 def test_s2_reference_counts_and_shapes():
