@@ -156,3 +156,14 @@ def test_cli_help(cmd: list[str]) -> None:
     p = _cli(*cmd, "--help")
     out, _ = p.communicate(timeout=120)
     assert p.returncode == 0 and "usage: qclf" in out
+
+
+def test_single_sample_last_batch_joins_previous() -> None:
+    from qclf.train.loop import batches
+
+    parts = batches(torch.arange(65), 64)
+    assert [len(p) for p in parts] == [65]
+    assert [len(p) for p in batches(torch.arange(129), 64)] == [64, 65]
+    assert [len(p) for p in batches(torch.arange(130), 64)] == [64, 64, 2]
+    assert [len(p) for p in batches(torch.arange(1), 64)] == [1]
+    assert torch.equal(torch.cat(batches(torch.arange(129), 64)), torch.arange(129))

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import contextlib
 import logging
-import math
 import resource
 import sys
 import time
@@ -41,6 +40,17 @@ class RunResult:
     model: nn.Module
     test: Evaluation
     out: Path | None
+
+
+def batches(order: torch.Tensor, batch_size: int) -> list[torch.Tensor]:
+    """Split an epoch's order into batches; a last batch of one joins the one before it.
+
+    BatchNorm cannot train on a single sample, and dropping it would lose data silently.
+    """
+    parts = list(order.split(batch_size))
+    if len(parts) > 1 and len(parts[-1]) == 1:
+        parts[-2:] = [torch.cat(parts[-2:])]
+    return parts
 
 
 def resolve_device(name: str) -> torch.device:
@@ -143,7 +153,7 @@ def fit(cfg: TrainConfig, *, model: nn.Module | None = None, data: dict | None =
     params = count_parameters(model)
 
     train_set = data["train"]
-    steps = math.ceil(len(train_set) / cfg.batch_size)
+    steps = len(batches(torch.arange(len(train_set)), cfg.batch_size))
     opt = build_optimizer(cfg, [p for p in model.parameters() if p.requires_grad])
     sched = build_scheduler(cfg, opt, steps)
     loss_fn = nn.CrossEntropyLoss(label_smoothing=cfg.label_smoothing)
@@ -166,8 +176,8 @@ def fit(cfg: TrainConfig, *, model: nn.Module | None = None, data: dict | None =
         model.train()
         order = torch.randperm(len(train_set), generator=epoch_generator(cfg.seed, epoch))
         total, correct, seen = 0.0, 0, 0
-        bar = tqdm(order.split(cfg.batch_size), desc=f"{cfg.model} epoch {epoch + 1}/{cfg.epochs}",
-                   disable=not cfg.progress, leave=False, dynamic_ncols=True)
+        bar = tqdm(batches(order, cfg.batch_size), leave=False, dynamic_ncols=True,
+                   desc=f"{cfg.model} epoch {epoch + 1}/{cfg.epochs}", disable=not cfg.progress)
         for step, idx in enumerate(bar):
             x, y = train_set[idx]
             check_finite(x, f"training batch {step} of epoch {epoch + 1}")
