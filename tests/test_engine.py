@@ -612,3 +612,80 @@ def test_cuda_matches_cpu():
     for dtype in (torch.float32, torch.float64):
         y = layer_cuda(x.cuda().to(dtype))
         assert y.dtype == dtype and y.device.type == "cuda"
+
+
+# ------------------------------------------- small-state fusion (layered unitaries, caching)
+
+
+@pytest.mark.parametrize("seed", range(20))
+def test_random_circuits_small_gate_by_gate(seed, monkeypatch):
+    """The previous small-state path (no layered fusion) stays exact."""
+    monkeypatch.setattr(simulator, "SMALL_FUSE", False)
+    qnode, ws = _random_qnode(seed)
+    compare(qnode, ws, torch.rand(4, 3) * 2, seed=seed)
+
+
+def _const_block_qnode(control_values, swap_wires):
+    @qml.qnode(_dev(4), interface="torch", diff_method="backprop")
+    def circuit(inputs, weights):
+        qml.AngleEmbedding(inputs, wires=range(4), rotation="X")
+        qml.StronglyEntanglingLayers(weights, wires=range(4))
+        qml.MultiControlledX(wires=[0, 1, 2, 3], control_values=control_values)
+        qml.SWAP(wires=swap_wires)
+        qml.Rot(*weights[0, 0], wires=3)
+        return [qml.expval(qml.PauliY(w)) for w in range(4)]
+
+    return circuit, {"weights": (2, 4, 3)}
+
+
+def test_layered_fusion_constant_blocks_are_keyed_correctly():
+    """Constant blocks are cached across calls: circuits differing only in hyperparameters
+    or wires of constant gates must not share a cached block."""
+    x = torch.rand(6, 4) * 3
+    for cv, sw in [([1, 1, 1], [0, 1]), ([0, 1, 0], [0, 1]), ([1, 1, 1], [2, 3])]:
+        compare(*_const_block_qnode(cv, sw), x)
+
+
+def test_weights_and_inputs_changes_between_calls_are_reflected():
+    qnode, ws = _const_block_qnode([1, 0, 1], [1, 2])
+    torch.manual_seed(3)
+    ref = qml.qnn.TorchLayer(qnode, ws)
+    new = TorchLayer(qnode, ws)
+    new.load_state_dict(ref.state_dict())
+    opt = torch.optim.SGD(new.parameters(), lr=0.3)
+    for step in range(3):
+        x = torch.rand(5, 4, dtype=torch.float64) * (step + 1)
+        ref.load_state_dict(new.state_dict())
+        ya, yb = ref(x.double()), new(x)
+        np.testing.assert_allclose(yb.detach().numpy(), ya.detach().numpy(), atol=VAL_TOL)
+        opt.zero_grad()
+        yb.sum().backward()
+        opt.step()  # weights change before the next call
+
+
+def test_data_dependent_structure_is_not_reused():
+    """A circuit whose gates depend on the input values gives PennyLane's result per call."""
+
+    @qml.qnode(_dev(3), interface="torch", diff_method="backprop")
+    def circuit(inputs, weights):
+        qml.AngleEmbedding(inputs, wires=range(3))
+        if float(inputs.sum()) > 0:
+            qml.CNOT(wires=[0, 1])
+            qml.RY(weights[0], wires=2)
+        else:
+            qml.CZ(wires=[1, 2])
+            qml.Hadamard(wires=0)
+            qml.RX(weights[1], wires=1)
+        qml.BasicEntanglerLayers(weights[None, :3], wires=range(3))
+        return [qml.expval(qml.PauliZ(w)) for w in range(3)]
+
+    torch.manual_seed(0)
+    ref = qml.qnn.TorchLayer(circuit, {"weights": 3})
+    new = TorchLayer(circuit, {"weights": 3})
+    new.load_state_dict(ref.state_dict())
+    for sign in (1, -1, 1, -1):
+        x = sign * (torch.rand(4, 3, dtype=torch.float64) + 0.1)
+        np.testing.assert_allclose(
+            new(x).detach().numpy(), ref(x).detach().numpy(), atol=VAL_TOL, rtol=0
+        )
+    assert new.compiled, new.fallback_reason

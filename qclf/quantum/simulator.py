@@ -824,10 +824,95 @@ def _blocks(run, wire_pos, ctx, max_k: int = _BLOCK_MAX_WIRES):
     return out
 
 
+#: fuse weight-only runs of small states with :func:`_layered_unitary` (toggle for timing)
+SMALL_FUSE = True
+_SMALL_FUSE_MAX_WIRES = 7
+
+
+def _const_key(op, pos):
+    hyper = tuple((k, repr(v)) for k, v in sorted(op.hyperparameters.items()) if "wires" not in k)
+    return (op.name, tuple(pos), hyper)
+
+
+def _layered_unitary(run, wires, ctx) -> torch.Tensor:
+    """Unitary of a run of unbatched ops on the sorted positions ``wires``.
+
+    The run is split into segments: single-qubit layers (composed per wire, then one
+    Kronecker product over all ``wires``) and multi-qubit blocks (built by
+    :func:`_block_unitary`; cached when every op in the block is constant). The result is the
+    product of the segment matrices, ``(K, K)`` with ``wires[0]`` most significant.
+    """
+    k = len(wires)
+    local = {p: i for i, p in enumerate(wires)}
+    segs: list = []  # ("kron", {local: 2x2}) | ("block", [(op, local positions)])
+    for o in run:
+        lp = [local[p] for p in ctx.pos(o)]
+        if len(lp) == 1:
+            if not segs or segs[-1][0] != "kron":
+                segs.append(("kron", {}))
+            segs[-1][1].setdefault(lp[0], []).append(o)
+        else:
+            if not segs or segs[-1][0] != "block":
+                segs.append(("block", []))
+            segs[-1][1].append((o, lp))
+    mats = []
+    for kind, content in segs:
+        if kind == "kron":
+            per = []
+            for q in range(k):
+                m = None
+                for o in content.get(q, ()):
+                    g = ctx.matrix(o)
+                    if m is None:
+                        m = g
+                    else:
+                        if g.is_complex() != m.is_complex():
+                            g, m = g.to(ctx.cdtype), m.to(ctx.cdtype)
+                        m = g @ m
+                per.append(m)
+            cplx = any(m is not None and m.is_complex() for m in per)
+            dt = ctx.cdtype if cplx else ctx.rdtype
+            u = None
+            for m in per:
+                m = torch.eye(2, dtype=dt, device=ctx.device) if m is None else m.to(dt)
+                u = m if u is None else torch.kron(u, m)
+            mats.append(u)
+        else:
+
+            def build(content=content):
+                blocks = [(lp, ctx.matrix(o)) for o, lp in content]
+                return _block_unitary(blocks, [lp for lp, _ in blocks], k, ctx)
+
+            if all(o.num_params == 0 for o, _ in content):
+                key = ("layered", k, tuple(_const_key(o, lp) for o, lp in content))
+                u = ctx._const_cache.get((*key, str(ctx.device), ctx.rdtype))
+                if u is None:
+                    with torch.no_grad():
+                        u = build()
+                    ctx._const_cache[(*key, str(ctx.device), ctx.rdtype)] = u
+            else:
+                u = build()
+            mats.append(u)
+    total = None
+    for m in mats:
+        if total is None:
+            total = m
+            continue
+        if m.is_complex() != total.is_complex():
+            m, total = m.to(ctx.cdtype), total.to(ctx.cdtype)
+        total = m @ total
+    return total
+
+
 # ------------------------------------------------------------------------------ simulate
 
 
 def _op_batched(op) -> bool:
+    data = op.data
+    if data and all(getattr(d, "ndim", None) == 0 or isinstance(d, float | int) for d in data):
+        # a broadcast parameter has more dimensions than the op's ndim_params (>= 0): scalar
+        # parameters are never batched (skips PennyLane's slow _check_batching)
+        return False
     try:
         return op.batch_size is not None
     except Exception:  # noqa: BLE001
@@ -1005,8 +1090,14 @@ def _simulate(ops, measurements, wire_pos, n, ctx: _Ctx, fuse: bool):
         run = rest[i:j]
         k = len(wires)
         if state.t.shape[0] << n < _SMALL_STATE:  # small: per-op overhead dominates
-            for o in run:
-                _apply_op(state, o, wire_pos, ctx)
+            if SMALL_FUSE and len(run) > 1 and k <= _SMALL_FUSE_MAX_WIRES:
+                # one unitary from layers of single-qubit gates (a Kronecker product per
+                # layer) and cached constant blocks: far fewer torch ops forward and backward
+                wires.sort()
+                state.apply(_layered_unitary(run, wires, ctx), wires)
+            else:
+                for o in run:
+                    _apply_op(state, o, wire_pos, ctx)
             i = j
             continue
         blocks = _blocks(run, wire_pos, ctx)
