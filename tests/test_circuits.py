@@ -8,8 +8,6 @@ import numpy as np
 import pennylane as qml
 import pytest
 import torch
-from qiskit import qasm2
-from qiskit.quantum_info import Statevector
 
 from circuits import (
     CIRCUITS,
@@ -248,6 +246,8 @@ def test_qasm_round_trip_through_qiskit(name):
     args = (x,) + ((torch.rand(shapes["weights"], dtype=torch.float64) * 6,) if shapes else ())
     qasm = to_qasm(qnode, *args, rotations=False, measure=False)
     # Qiskit orders qubits little-endian, PennyLane big-endian: reverse before comparing
+    qasm2 = pytest.importorskip("qiskit.qasm2")
+    Statevector = pytest.importorskip("qiskit.quantum_info").Statevector
     qiskit_state = Statevector(qasm2.loads(qasm)).reverse_qargs().data
     pl_state = state_of(qnode, *args)
     overlap = np.vdot(pl_state, qiskit_state)
