@@ -178,3 +178,38 @@ def test_s6_prepare_fit_is_deterministic_by_seed_and_keeps_requires_grad():
         assert feats.shape == (8, 5) and torch.isfinite(feats).all()
     assert all(torch.equal(states[0][k], states[1][k]) for k in states[0])
     assert not torch.equal(states[0]["pca_components"], states[2]["pca_components"])
+
+
+def test_s7_config_trains_on_cifar10_in_the_real_format(tmp_path, monkeypatch):
+    """CIFAR-10 is not on this machine: its pickled batches are generated in the real format."""
+    import pickle
+    from pathlib import Path
+
+    import numpy as np
+
+    from qclf.bench import load_bench
+    from qclf.data import clear_cache
+    from qclf.train import TrainConfig, fit
+
+    rng = np.random.default_rng(0)
+    folder = tmp_path / "cifar-10-batches-py"
+    folder.mkdir()
+    parts = [f"data_batch_{i}" for i in range(1, 6)] + ["test_batch"]
+    for part in parts:
+        y = rng.permutation(np.arange(20) % 10)
+        batch = {b"batch_label": part.encode(), b"labels": [int(v) for v in y],
+                 b"data": rng.integers(0, 256, size=(20, 3 * 32 * 32), dtype=np.uint8),
+                 b"filenames": [b"x.png"] * 20}
+        with open(folder / part, "wb") as fh:
+            pickle.dump(batch, fh, protocol=2)
+    monkeypatch.delenv("QCLF_DATA_DIR", raising=False)
+    clear_cache()
+    cfg = load_bench(Path(__file__).resolve().parents[1] / "experiments" /
+                     "s7_quantum_creep.yaml")
+    assert "cifar10" in cfg.datasets
+    for spec in cfg.models:
+        train = {**cfg.train, "epochs": 1, "batch_size": 128}
+        m = fit(TrainConfig(model=spec.name, dataset="cifar10", seed=0, data_dir=str(tmp_path),
+                            model_kw=dict(spec.kw), progress=False, **train)).metrics
+        assert m["n_train"] == 90 and m["history"][0]["train_loss"] > 0
+    clear_cache()
