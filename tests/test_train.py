@@ -167,3 +167,9 @@ def test_single_sample_last_batch_joins_previous() -> None:
     assert [len(p) for p in batches(torch.arange(130), 64)] == [64, 64, 2]
     assert [len(p) for p in batches(torch.arange(1), 64)] == [1]
     assert torch.equal(torch.cat(batches(torch.arange(129), 64)), torch.arange(129))
+
+
+def test_resume_without_out_is_an_error() -> None:
+    cfg = TrainConfig(model="classical_parallel", epochs=1, resume=True, progress=False)
+    with pytest.raises(CheckpointError, match="--resume needs --out"):
+        fit(cfg)

@@ -125,9 +125,9 @@ def fit(cfg: TrainConfig, *, model: nn.Module | None = None, data: dict | None =
             f"{out} already holds a run (checkpoint.pt). Pass --resume to continue it, "
             "--overwrite to replace it, or choose another --out."
         )
-    payload = load_checkpoint(ckpt_path, cfg.fingerprint()) if cfg.resume else None
     if cfg.resume and ckpt_path is None:
         raise CheckpointError("--resume needs --out pointing at the run folder to continue.")
+    payload = load_checkpoint(ckpt_path, cfg.fingerprint()) if cfg.resume else None
 
     if data is None:
         data = {
