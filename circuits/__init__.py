@@ -1,6 +1,6 @@
 """qclf's circuit catalogue: named encodings and ansätze, one family per module.
 
->>> from circuits import build_qnode, list_circuits
+>>> from qclf.circuits import build_qnode, list_circuits
 >>> qnode, weight_shapes = build_qnode(4, "angle", "strongly_entangling", depth=2)
 
 Every circuit is a PennyLane circuit function registered under a name with its weight shape;
@@ -8,7 +8,7 @@ configs name circuits, ``build_qnode`` turns names into a QNode, ``to_qasm`` exp
 to OpenQASM 2, and ``describe`` feeds ``qclf list circuits``.
 """
 
-from circuits import (  # noqa: F401 - importing a family registers its circuits
+from . import (  # noqa: F401 - importing a family registers its circuits
     amplitude,
     angle,
     basic_entangler,
@@ -22,9 +22,9 @@ from circuits import (  # noqa: F401 - importing a family registers its circuits
     strongly_entangling,
     transfer,
 )
-from circuits.build import build_qnode, n_inputs, n_outputs, to_qasm
-from circuits.qcnn import qcnn_readout
-from circuits.registry import (
+from .build import build_qnode, n_inputs, n_outputs, to_qasm
+from .qcnn import qcnn_readout
+from .registry import (
     CIRCUITS,
     Circuit,
     describe,

@@ -13,8 +13,8 @@ from typing import Any
 
 import pennylane as qml
 
-from circuits._common import rotation_gate
-from circuits.registry import register_circuit
+from ._common import rotation_gate
+from .registry import register_circuit
 
 
 @register_circuit(

@@ -16,7 +16,7 @@ import pennylane as qml
 import torch
 from pennylane.devices.preprocess import decompose
 
-from circuits.registry import get_circuit
+from .registry import get_circuit
 
 PAULIS = {"I": qml.Identity, "X": qml.PauliX, "Y": qml.PauliY, "Z": qml.PauliZ}
 Measurement = str | Sequence[str]

@@ -15,7 +15,7 @@ from typing import Any
 
 import pennylane as qml
 
-from circuits.registry import register_circuit
+from .registry import register_circuit
 
 
 @register_circuit(

@@ -14,8 +14,8 @@ from typing import Any
 
 import pennylane as qml
 
-from circuits._common import n_inputs
-from circuits.registry import register_circuit
+from ._common import n_inputs
+from .registry import register_circuit
 
 
 @register_circuit(

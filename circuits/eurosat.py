@@ -22,7 +22,7 @@ from typing import Any
 
 import pennylane as qml
 
-from circuits.registry import register_circuit
+from .registry import register_circuit
 
 SOURCE = "S4 (Sebastianelli et al. 2022)"
 

@@ -27,7 +27,7 @@ from typing import Any
 
 import pennylane as qml
 
-from circuits.registry import register_circuit
+from .registry import register_circuit
 
 SOURCE = "S5 (Li et al. 2025); Cong et al. 2019"
 

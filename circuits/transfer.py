@@ -17,7 +17,7 @@ from typing import Any
 
 import pennylane as qml
 
-from circuits.registry import register_circuit
+from .registry import register_circuit
 
 
 @register_circuit("transfer_cascade", "ansatz", min_qubits=2, source="S6 (2024)")

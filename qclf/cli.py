@@ -88,7 +88,7 @@ def _cmd_list(args: argparse.Namespace) -> int:
                          "source": getattr(info, "source", "")})
         cols = ["name", "classes", "shape", "source"]
     else:
-        import circuits
+        from qclf import circuits
 
         rows = [r for r in circuits.describe() if _match(r["name"], args.pattern)]
         cols = list(rows[0]) if rows else ["name"]
@@ -109,6 +109,12 @@ def _print_table(rows: list[dict[str, Any]], cols: list[str]) -> None:
     print("  ".join("-" * w for w in widths))
     for row in cells:
         print("  ".join(v.ljust(w) for v, w in zip(row, widths, strict=True)).rstrip())
+
+
+#: modules with an ``add_commands(subparsers)`` function, one per feature area
+COMMAND_MODULES: list[str] = [
+    "qclf.bench.commands",  # bench, report
+]
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -152,9 +158,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("pattern", nargs="?", default="*", help="glob filter, e.g. 'hqnn*'")
     p.set_defaults(func=_cmd_list)
 
-    from qclf.bench.commands import add_commands
+    import importlib
 
-    add_commands(sub)  # bench, report
+    for module in COMMAND_MODULES:  # each feature adds its own subcommands
+        importlib.import_module(module).add_commands(sub)
     return parser
 
 

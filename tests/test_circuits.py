@@ -9,7 +9,7 @@ import pennylane as qml
 import pytest
 import torch
 
-from circuits import (
+from qclf.circuits import (
     CIRCUITS,
     build_qnode,
     describe,
@@ -19,7 +19,7 @@ from circuits import (
     qcnn_readout,
     to_qasm,
 )
-from circuits.eurosat import eurosat_real_amplitudes
+from qclf.circuits.eurosat import eurosat_real_amplitudes
 from qclf.quantum import TorchLayer
 from qclf.registry import UnknownNameError
 

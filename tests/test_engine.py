@@ -517,7 +517,7 @@ def _qubits_needed(c, depth):
 
 def _catalogue_cases():
     try:
-        import circuits
+        from qclf import circuits
     except Exception:  # pragma: no cover - the catalogue package is not importable
         return []
     cases = []
@@ -574,7 +574,7 @@ def _catalogue_cases():
 @pytest.mark.parametrize("kw", _catalogue_cases())
 @pytest.mark.parametrize("path", ["auto", "fused"])
 def test_catalogue_circuit(kw, path, monkeypatch):
-    import circuits
+    from qclf import circuits
 
     if path == "fused":
         monkeypatch.setattr(simulator, "_SMALL_STATE", 0)

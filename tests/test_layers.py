@@ -9,7 +9,7 @@ import pytest
 import torch
 from torch import nn
 
-from circuits import build_qnode
+from qclf.circuits import build_qnode
 from qclf.layers import QCNN, DressedCircuit, ParallelCircuits, Quanv2d, count_parameters
 from qclf.quantum import TorchLayer
 

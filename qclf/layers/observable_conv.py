@@ -31,7 +31,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from circuits import build_qnode, get_circuit
+from qclf.circuits import build_qnode, get_circuit
 from qclf.layers.base import QuantumLayer
 from qclf.quantum import TorchLayer
 

@@ -8,7 +8,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from circuits import build_qnode, n_inputs, n_outputs
+from qclf.circuits import build_qnode, n_inputs, n_outputs
 from qclf.layers.base import QuantumLayer, check_last_dim
 from qclf.layers.twins import ChunkwiseMLP, output_activation
 from qclf.quantum import TorchLayer

@@ -11,7 +11,7 @@ import torch.nn.functional as F
 from torch import nn
 from torch.nn.modules.utils import _pair
 
-from circuits import build_qnode, get_circuit, n_outputs
+from qclf.circuits import build_qnode, get_circuit, n_outputs
 from qclf.layers.base import QuantumLayer
 from qclf.layers.twins import TWIN_SEED, freeze, matched_conv, output_activation
 from qclf.quantum import TorchLayer

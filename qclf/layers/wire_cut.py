@@ -46,7 +46,7 @@ import pennylane as qml
 import torch
 from torch import nn
 
-from circuits import get_circuit
+from qclf.circuits import get_circuit
 from qclf.layers.base import QuantumLayer, check_last_dim
 from qclf.quantum import simulate
 

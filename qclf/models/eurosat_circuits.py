@@ -28,7 +28,7 @@ from collections.abc import Sequence
 import torch
 from torch import nn
 
-from circuits import get_circuit
+from qclf.circuits import get_circuit
 from qclf.layers import ParallelCircuits
 from qclf.models.base import BlockClassifier, InputShapeError, flat_size
 from qclf.models.registry import register_model

@@ -28,7 +28,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from circuits import build_qnode
+from qclf.circuits import build_qnode
 from qclf.models.base import BlockClassifier
 from qclf.models.registry import register_model
 from qclf.quantum import TorchLayer
