@@ -36,6 +36,7 @@ from tqdm import tqdm
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from qclf.circuits import build_qnode, qcnn_readout  # noqa: E402
+
 from qclf.quantum import TorchLayer  # noqa: E402
 
 

@@ -8,7 +8,6 @@ import numpy as np
 import pennylane as qml
 import pytest
 import torch
-
 from qclf.circuits import (
     CIRCUITS,
     build_qnode,
@@ -20,6 +19,7 @@ from qclf.circuits import (
     to_qasm,
 )
 from qclf.circuits.eurosat import eurosat_real_amplitudes
+
 from qclf.quantum import TorchLayer
 from qclf.registry import UnknownNameError
 

@@ -7,9 +7,9 @@ import math
 import pennylane as qml
 import pytest
 import torch
+from qclf.circuits import build_qnode
 from torch import nn
 
-from qclf.circuits import build_qnode
 from qclf.layers import QCNN, DressedCircuit, ParallelCircuits, Quanv2d, count_parameters
 from qclf.quantum import TorchLayer
 
