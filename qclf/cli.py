@@ -7,11 +7,55 @@ checkpoints, bad shapes) print one line naming the fix, not a traceback (``--deb
 from __future__ import annotations
 
 import argparse
+import functools
 import json
+import math
 import sys
-from collections.abc import Sequence
+import warnings
+from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
+
+
+class QclfArgumentParser(argparse.ArgumentParser):
+    """argparse with one-line errors that name the flag and point at ``--help``."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"qclf: error: {message} (see '{self.prog} --help')\n")
+
+
+class _HelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
+    """Shows every option's default in ``--help``."""
+
+
+def int_at_least(flag: str, minimum: int) -> Callable[[str], int]:
+    """An argparse type: an integer >= ``minimum``; the error names ``flag`` and the value."""
+
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expects an integer, got {text!r}") from None
+        if value < minimum:
+            raise argparse.ArgumentTypeError(f"must be >= {minimum}, got {value}")
+        return value
+
+    parse.__name__ = flag  # argparse names the type in some messages
+    return parse
+
+
+def positive_float(flag: str) -> Callable[[str], float]:
+    def parse(text: str) -> float:
+        try:
+            value = float(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expects a number, got {text!r}") from None
+        if not math.isfinite(value) or value <= 0:
+            raise argparse.ArgumentTypeError(f"must be a number > 0, got {text}")
+        return value
+
+    parse.__name__ = flag
+    return parse
 
 
 def _parse_value(text: str) -> Any:
@@ -31,29 +75,60 @@ def _parse_kw(items: Sequence[str] | None) -> dict[str, Any]:
     return out
 
 
-def _add_train_options(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--epochs", type=int, default=10, help="training epochs (default 10)")
-    p.add_argument("--batch-size", type=int, default=64, help="batch size (default 64)")
-    p.add_argument("--lr", type=float, default=1e-3, help="learning rate (default 1e-3)")
-    p.add_argument("--seed", type=int, default=0, help="seed for init, data order, splits")
-    p.add_argument("--device", default="cpu", help="cpu, cuda, cuda:N or auto (default cpu)")
+def add_data_options(p: argparse.ArgumentParser) -> None:
+    """``--data-dir`` and ``--download``, shared by train and bench."""
     p.add_argument("--data-dir", default=None,
-                   help="folder with the data files (default: $QCLF_DATA_DIR, ~/.cache/qclf/data)")
-    p.add_argument("--limit", type=int, default=None,
+                   help="folder with the data files (default: $QCLF_DATA, else ./data)")
+    p.add_argument("--download", action="store_true",
+                   help="fetch missing data files with torchvision/medmnist into the data dir "
+                   "(needs pip install 'qclf[data]' and a network)")
+
+
+def add_device_option(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--device", default="auto",
+                   help="auto (CUDA when torch sees one, else CPU), cpu, cuda or cuda:N")
+
+
+def _add_train_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--epochs", type=int_at_least("--epochs", 1), default=10,
+                   help="training epochs")
+    p.add_argument("--batch-size", type=int_at_least("--batch-size", 1), default=64,
+                   help="batch size")
+    p.add_argument("--lr", type=positive_float("--lr"), default=1e-3, help="learning rate")
+    p.add_argument("--seed", type=int_at_least("--seed", 0), default=0,
+                   help="seed for init, data order, splits")
+    add_device_option(p)
+    add_data_options(p)
+    p.add_argument("--limit", type=int_at_least("--limit", 1), default=None,
                    help="train on a stratified subset of N training images")
 
 
+def announce_device(device: str) -> None:
+    """Print which device ``--device`` resolved to, before any work starts."""
+    import torch
+
+    from qclf.train.loop import resolve_device
+
+    dev = resolve_device(device)
+    why = ""
+    if device == "auto":
+        why = " (auto: CUDA device found)" if dev.type == "cuda" else " (auto: no CUDA device)"
+    print(f"qclf: device {dev}{why}, torch {torch.__version__}", file=sys.stderr)
+
+
 def _cmd_train(args: argparse.Namespace) -> int:
+    from qclf.data import canonical_name
     from qclf.train import TrainConfig, fit
 
-    out = args.out or f"runs/{args.model}-{args.dataset}-s{args.seed}"
+    dataset = canonical_name(args.dataset)  # recorded as `qclf list datasets` shows it
+    out = args.out or f"runs/{args.model}-{dataset}-s{args.seed}"
     cfg = TrainConfig(
-        model=args.model, dataset=args.dataset, epochs=args.epochs, batch_size=args.batch_size,
+        model=args.model, dataset=dataset, epochs=args.epochs, batch_size=args.batch_size,
         lr=args.lr, weight_decay=args.weight_decay, optimizer=args.optimizer,
         scheduler=args.scheduler, label_smoothing=args.label_smoothing, seed=args.seed,
         device=args.device, data_dir=args.data_dir, limit=args.limit, eval_limit=args.eval_limit,
         model_kw=_parse_kw(args.model_kw), out=out, resume=args.resume,
-        overwrite=args.overwrite, progress=not args.no_progress,
+        overwrite=args.overwrite, progress=not args.no_progress, download=args.download,
     )
     m = fit(cfg).metrics
     p = m["params"]
@@ -66,7 +141,8 @@ def _cmd_train(args: argparse.Namespace) -> int:
 def _cmd_demo(args: argparse.Namespace) -> int:
     from qclf.demo import run_demo
 
-    run_demo(out=Path(args.out), epochs=args.epochs, seed=args.seed, progress=not args.no_progress)
+    run_demo(out=Path(args.out), epochs=args.epochs, seed=args.seed, progress=not args.no_progress,
+             overwrite=args.overwrite)
     return 0
 
 
@@ -75,13 +151,13 @@ def _cmd_list(args: argparse.Namespace) -> int:
     if args.what == "models":
         from qclf.models import list_models, model_info
 
-        rows = [model_info(n) for n in list_models(args.pattern)]
+        rows = [model_info(n) for n in list_models() if _match(n, args.pattern)]
         cols = ["name", "paper", "kind", "twin", "summary"]
     elif args.what == "datasets":
         from qclf.data import dataset_info, list_datasets
 
         rows = []
-        for n in list_datasets(args.pattern):
+        for n in (n for n in list_datasets() if _match(n, args.pattern)):
             info = dataset_info(n)
             rows.append({"name": n, "classes": info.num_classes,
                          "shape": "x".join(map(str, info.input_shape)),
@@ -97,9 +173,12 @@ def _cmd_list(args: argparse.Namespace) -> int:
 
 
 def _match(name: str, pattern: str) -> bool:
+    """A glob (``hqnn*``) if the pattern has glob characters, else a substring (``hqnn``)."""
     import fnmatch
 
-    return fnmatch.fnmatch(name, pattern)
+    if any(c in pattern for c in "*?["):
+        return fnmatch.fnmatch(name, pattern)
+    return pattern.lower() in name.lower()
 
 
 def _print_table(rows: list[dict[str, Any]], cols: list[str]) -> None:
@@ -117,19 +196,36 @@ COMMAND_MODULES: list[str] = [
 ]
 
 
+def common_options() -> argparse.ArgumentParser:
+    """Options every subcommand accepts (``qclf train ... --debug`` as well as ``qclf --debug``)."""
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("--debug", action="store_true", default=argparse.SUPPRESS,
+                        help="show tracebacks on errors")
+    return common
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = QclfArgumentParser(
         prog="qclf", description="Hybrid quantum-classical image classification.")
     parser.add_argument("--debug", action="store_true", help="show tracebacks on errors")
-    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND",
+                                parser_class=QclfArgumentParser)
+    sub.add_parser = functools.partial(  # type: ignore[method-assign]
+        sub.add_parser, parents=[common_options()], formatter_class=_HelpFormatter)
+
+    from qclf.demo import DEMO_EPOCHS
 
     p = sub.add_parser("demo", help="train a hybrid model and its classical twin on digits",
                        description="Train hqnn_parallel and classical_parallel on scikit-learn's "
-                       "digits (CPU, a few minutes) and print the comparison table.")
-    p.add_argument("--out", default="runs/demo", help="output folder (default runs/demo)")
-    p.add_argument("--epochs", type=int, default=None, help="override the demo's epochs")
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--no-progress", action="store_true", help="no progress bars")
+                       f"digits ({DEMO_EPOCHS} epochs each, CPU; see README for the measured "
+                       "time) and print the comparison table.")
+    p.add_argument("--out", default="runs/demo", help="output folder")
+    p.add_argument("--epochs", type=int_at_least("--epochs", 1), default=None,
+                   help=f"epochs per model (default {DEMO_EPOCHS})")
+    p.add_argument("--seed", type=int_at_least("--seed", 0), default=0, help="seed")
+    p.add_argument("--overwrite", action="store_true",
+                   help="move an earlier demo in --out to OUT/.previous-<timestamp>/ first")
+    p.add_argument("--no-progress", action="store_true", help="no progress output")
     p.set_defaults(func=_cmd_demo)
 
     p = sub.add_parser("train", help="train one model on one data set",
@@ -138,24 +234,28 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--model", required=True, help="registered model name (qclf list models)")
     p.add_argument("--dataset", default="digits", help="data set name (qclf list datasets)")
     _add_train_options(p)
-    p.add_argument("--eval-limit", type=int, default=None,
+    p.add_argument("--eval-limit", type=int_at_least("--eval-limit", 1), default=None,
                    help="evaluate on stratified subsets of N validation/test images")
-    p.add_argument("--optimizer", default="adam", choices=["adam", "adamw", "sgd"])
-    p.add_argument("--weight-decay", type=float, default=0.0)
-    p.add_argument("--scheduler", default=None, choices=["onecycle", "cosine"])
-    p.add_argument("--label-smoothing", type=float, default=0.0)
+    p.add_argument("--optimizer", default="adam", choices=["adam", "adamw", "sgd"],
+                   help="optimiser")
+    p.add_argument("--weight-decay", type=float, default=0.0, help="weight decay")
+    p.add_argument("--scheduler", default=None, choices=["onecycle", "cosine"],
+                   help="learning-rate schedule (default none)")
+    p.add_argument("--label-smoothing", type=float, default=0.0, help="label smoothing")
     p.add_argument("--model-kw", action="append", metavar="KEY=VALUE",
                    help="builder option, repeatable (values parsed as JSON), e.g. depth=2")
     p.add_argument("--out", default=None, help="run folder (default runs/MODEL-DATASET-sSEED)")
     p.add_argument("--resume", action="store_true", help="continue the run in --out")
-    p.add_argument("--overwrite", action="store_true", help="replace a run already in --out")
-    p.add_argument("--no-progress", action="store_true", help="no progress bars")
+    p.add_argument("--overwrite", action="store_true",
+                   help="move a run already in --out to OUT/.previous-<timestamp>/ and start again")
+    p.add_argument("--no-progress", action="store_true", help="no progress output")
     p.set_defaults(func=_cmd_train)
 
     p = sub.add_parser("list", help="list registered models, datasets or circuits",
                        description="List a registry.")
     p.add_argument("what", choices=["models", "datasets", "circuits"])
-    p.add_argument("pattern", nargs="?", default="*", help="glob filter, e.g. 'hqnn*'")
+    p.add_argument("pattern", nargs="?", default="*",
+                   help="substring (hqnn) or glob (hqnn_*) filter")
     p.set_defaults(func=_cmd_list)
 
     import importlib
@@ -165,21 +265,53 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _interrupted(args: argparse.Namespace) -> str:
+    """What a Ctrl-C left behind, as far as this command can tell."""
+    if args.command == "train":
+        out = Path(args.out or f"runs/{args.model}-{args.dataset}-s{args.seed}")
+        if (out / "checkpoint.pt").exists():
+            return (f"the last finished epoch is in {out}/checkpoint.pt; rerun with --resume "
+                    "to continue")
+        return "no epoch had finished, so nothing was saved; rerun the same command to start"
+    if args.command == "bench":
+        return "finished runs are kept; rerun the same command to continue the others"
+    return "nothing finished was lost; rerun the command"
+
+
+def _show_warning(message, category, filename, lineno, file=None, line=None) -> None:
+    from qclf.errors import QclfWarning
+
+    if issubclass(category, QclfWarning):
+        print(f"qclf: warning: {message}", file=sys.stderr)
+    else:
+        _default_showwarning(message, category, filename, lineno, file, line)
+
+
+_default_showwarning = warnings.showwarning
+
+
 def main(argv: Sequence[str] | None = None) -> int:
+    from qclf.errors import cli_wording
+
     parser = build_parser()
     args = parser.parse_args(argv)
+    warnings.showwarning = _show_warning
     try:
-        return int(args.func(args) or 0)
+        with cli_wording():
+            return int(args.func(args) or 0)
     except KeyboardInterrupt:
-        print("qclf: interrupted (the last finished epoch is in the checkpoint; --resume "
-              "continues)", file=sys.stderr)
+        print(f"qclf: interrupted ({_interrupted(args)})", file=sys.stderr)
         return 130
-    except (ValueError, FileNotFoundError, KeyError, TypeError, RuntimeError) as exc:
+    except (ValueError, OSError, KeyError, TypeError, RuntimeError) as exc:
         if args.debug:
             raise
         msg = exc.args[0] if isinstance(exc, KeyError) and exc.args else exc
+        if isinstance(exc, OSError) and exc.filename and str(exc.filename) not in str(msg):
+            msg = f"{exc.filename}: {exc.strerror or msg}"
         print(f"qclf: error: {msg}", file=sys.stderr)
         return 2
+    finally:
+        warnings.showwarning = _default_showwarning
 
 
 if __name__ == "__main__":

@@ -10,6 +10,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+from qclf.errors import option
 from qclf.results import plot_comparison, write_csv, write_json
 
 DEMO_MODELS = ("hqnn_parallel", "classical_parallel")
@@ -18,17 +19,28 @@ DEMO_BATCH = 32
 DEMO_LR = 5e-3
 
 
+#: what the demo writes in its folder (the output policy refuses to replace any of them)
+DEMO_OUTPUTS = ("comparison.csv", "comparison.json", "comparison.png", *DEMO_MODELS)
+
+
 def run_demo(out: Path = Path("runs/demo"), epochs: int | None = None, seed: int = 0,
-             progress: bool = True) -> list[dict[str, Any]]:
+             progress: bool = True, overwrite: bool = False) -> list[dict[str, Any]]:
+    """Train the demo's two models into ``out``; refuses an earlier demo there unless
+    ``overwrite`` (which moves it to ``out/.previous-<timestamp>/``)."""
+    from qclf.results.run_dir import prepare_run_dir
     from qclf.train import TrainConfig, fit
 
-    out = Path(out)
+    if epochs is not None and (isinstance(epochs, bool) or not isinstance(epochs, int)
+                               or epochs < 1):
+        raise ValueError(f"{option('epochs')} must be an integer >= 1, got {epochs!r}")
+    out = prepare_run_dir(out, DEMO_OUTPUTS, overwrite=overwrite)
     rows, runs = [], []
     t_all = time.perf_counter()
     for name in DEMO_MODELS:
-        cfg = TrainConfig(model=name, dataset="digits", epochs=epochs or DEMO_EPOCHS,
+        cfg = TrainConfig(model=name, dataset="digits",
+                          epochs=DEMO_EPOCHS if epochs is None else epochs,
                           batch_size=DEMO_BATCH, lr=DEMO_LR, seed=seed, device="cpu",
-                          out=str(out / name), overwrite=True, progress=progress)
+                          out=str(out / name), progress=progress)
         m = fit(cfg).metrics
         runs.append(m)
         rows.append({

@@ -35,15 +35,19 @@ class Evaluation:
 
 @torch.no_grad()
 def evaluate(model: nn.Module, dataset, num_classes: int, batch_size: int = 256,
-             device: torch.device | str = "cpu", loss_fn: nn.Module | None = None) -> Evaluation:
+             device: torch.device | str = "cpu", loss_fn: nn.Module | None = None,
+             progress: bool = False, desc: str = "evaluate") -> Evaluation:
     """Accuracy and mean loss of ``model`` on every sample of ``dataset`` (no shuffling)."""
+    from tqdm.auto import tqdm
+
     loss_fn = loss_fn or nn.CrossEntropyLoss(reduction="sum")
     was_training = model.training
     model.eval()
     confusion = np.zeros((num_classes, num_classes), dtype=np.int64)
     total_loss, n = 0.0, len(dataset)
     try:
-        for idx in torch.arange(n).split(batch_size):
+        for idx in tqdm(torch.arange(n).split(batch_size), desc=desc, unit="batch",
+                        leave=False, disable=not progress, dynamic_ncols=True):
             x, y = dataset[idx]
             check_finite(x, "evaluation")
             x, y = x.to(device), y.to(device)

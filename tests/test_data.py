@@ -39,6 +39,7 @@ MNIST_STEMS = ("train-images-idx3-ubyte", "train-labels-idx1-ubyte", "t10k-image
 @pytest.fixture(autouse=True)
 def _fresh(monkeypatch):
     monkeypatch.delenv("QCLF_DATA_DIR", raising=False)
+    monkeypatch.delenv("QCLF_DATA", raising=False)
     clear_cache()
     yield
     clear_cache()
@@ -411,7 +412,7 @@ def test_missing_files_raise_one_clear_error(tmp_path):
             load_dataset(name, "train", data_dir=tmp_path)
         msg = str(e.value)
         assert isinstance(e.value, FileNotFoundError)
-        assert str(tmp_path) in msg and "QCLF_DATA_DIR" in msg and "download=True" in msg, msg
+        assert str(tmp_path) in msg and "QCLF_DATA" in msg and "download=True" in msg, msg
     with pytest.raises(DatasetNotFoundError, match=r"mnist[/\\]train-images-idx3-ubyte.gz"):
         load_dataset("mnist", "val", data_dir=tmp_path)
 

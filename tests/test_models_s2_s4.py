@@ -262,6 +262,7 @@ def test_bench_models_train_one_step_on_real_format(tmp_path, monkeypatch, stem,
     from qclf.train import TrainConfig, fit
 
     monkeypatch.delenv("QCLF_DATA_DIR", raising=False)
+    monkeypatch.delenv("QCLF_DATA", raising=False)
     clear_cache()
     WRITERS[dataset](tmp_path, np.random.default_rng(0))
     cfg = load_bench(ROOT / "experiments" / f"{stem}.yaml")

@@ -203,6 +203,7 @@ def test_s7_config_trains_on_cifar10_in_the_real_format(tmp_path, monkeypatch):
         with open(folder / part, "wb") as fh:
             pickle.dump(batch, fh, protocol=2)
     monkeypatch.delenv("QCLF_DATA_DIR", raising=False)
+    monkeypatch.delenv("QCLF_DATA", raising=False)
     clear_cache()
     cfg = load_bench(Path(__file__).resolve().parents[1] / "experiments" /
                      "s7_quantum_creep.yaml")

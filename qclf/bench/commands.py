@@ -57,17 +57,25 @@ def _apply_overrides(cfg, args: argparse.Namespace) -> None:
         cfg.attack = parse_attack([{**keep, "method": m, "eps": eps} for m in methods])
     cfg.device = args.device
     cfg.data_dir = args.data_dir
+    cfg.download = args.download
 
 
 def _cmd_bench(args: argparse.Namespace) -> int:
     from qclf.bench.config import load_bench
     from qclf.bench.runner import run_bench
     from qclf.bench.summary import SUMMARY_MD, write_summary
+    from qclf.cli import announce_device
 
     cfg = load_bench(args.config)
     _apply_overrides(cfg, args)
     cfg.command = _command_line(args)
     out = Path(args.out or Path("runs") / "bench" / Path(args.config).stem)
+    if args.overwrite:
+        from qclf.results.run_dir import prepare_run_dir
+
+        old = [p.name for p in out.iterdir() if not p.name.startswith(".")] if out.is_dir() else []
+        prepare_run_dir(out, old, overwrite=True)
+    announce_device(args.device)
     run_bench(cfg, out, progress=not args.no_progress)
     print(write_summary(out, cfg), end="")
     print(f"-> {out / SUMMARY_MD}")
@@ -84,6 +92,8 @@ def _cmd_report(args: argparse.Namespace) -> int:
 
 
 def add_commands(sub: argparse._SubParsersAction) -> None:
+    from qclf.cli import add_data_options, add_device_option, int_at_least
+
     """Add ``bench`` and ``report`` to the ``qclf`` parser."""
     p = sub.add_parser(
         "bench", help="train every model of an experiment config over several seeds",
@@ -95,16 +105,19 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--seeds", type=_seeds, default=None, help="override seeds, e.g. 0,1,2")
     p.add_argument("--datasets", default=None,
                    help="override the config's data sets, e.g. mnist,breastmnist")
-    p.add_argument("--epochs", type=int, default=None, help="override train.epochs")
-    p.add_argument("--limit", type=int, default=None,
+    p.add_argument("--epochs", type=int_at_least("--epochs", 1), default=None,
+                   help="override train.epochs")
+    p.add_argument("--limit", type=int_at_least("--limit", 1), default=None,
                    help="override limit: stratified subset of N training images")
-    p.add_argument("--eval-limit", type=int, default=None,
+    p.add_argument("--eval-limit", type=int_at_least("--eval-limit", 1), default=None,
                    help="override eval_limit: stratified subsets of N val/test images")
-    p.add_argument("--device", default="cpu", help="cpu, cuda, cuda:N or auto (default cpu)")
-    p.add_argument("--data-dir", default=None,
-                   help="folder with the data files (default: $QCLF_DATA_DIR, ~/.cache/qclf/data)")
+    add_device_option(p)
+    add_data_options(p)
     p.add_argument("--out", default=None,
-                   help="output folder (default runs/bench/<config file stem>)")
+                   help="output folder (default runs/bench/<config file stem>); an earlier bench "
+                   "of the same experiment there is continued")
+    p.add_argument("--overwrite", action="store_true",
+                   help="move an earlier bench in --out to OUT/.previous-<timestamp>/ first")
     p.add_argument("--attack", type=_methods, default=None, metavar="fgsm|pgd",
                    help="add robust accuracy under a white-box L∞ attack (fgsm, pgd or fgsm,pgd)")
     p.add_argument("--eps", type=float, default=None,
@@ -134,6 +147,6 @@ def _command_line(args: argparse.Namespace) -> str:
             parts += [f"--{flag.replace('_', '-')}", str(value)]
     if args.attack is not None:
         parts += ["--attack", ",".join(args.attack)]
-    if args.device != "cpu":
+    if args.device != "auto":
         parts += ["--device", args.device]
     return shlex.join(parts)

@@ -15,6 +15,7 @@ from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
+from qclf.errors import python_wording
 from qclf.train import TrainConfig
 
 # The keys of ``train:``: the TrainConfig fields a bench shares across all its runs. The rest of
@@ -81,15 +82,17 @@ class BenchConfig:
     attack: list[AttackSpec] = field(default_factory=list)
     departures: str = ""
     # Not part of the YAML schema: where/how to run (they do not change the numbers).
-    device: str = "cpu"
+    device: str = "auto"
     data_dir: str | None = None
+    download: bool = False
     source: str = ""  # the YAML file the bench came from
     command: str = ""  # the command line that ran it
 
     def train_config(self, dataset: str, model: ModelSpec, seed: int, out: Path | None,
                      progress: bool = False) -> TrainConfig:
         return TrainConfig(model=model.name, dataset=dataset, seed=seed, device=self.device,
-                           data_dir=self.data_dir, limit=self.limit, eval_limit=self.eval_limit,
+                           data_dir=self.data_dir, download=self.download, limit=self.limit,
+                           eval_limit=self.eval_limit,
                            model_kw=dict(model.kw), out=str(out) if out else None,
                            progress=progress, **self.train)
 
@@ -200,9 +203,10 @@ def _parse_train(d: Any) -> dict[str, Any]:
             except (TypeError, ValueError):
                 raise BenchConfigError(f"train.{key} must be a number, got {d[key]!r}") from None
     try:
-        TrainConfig(**d)  # the loop's own checks: epochs >= 1, known optimiser, ...
+        with python_wording():  # the loop's own checks: epochs >= 1, known optimiser, ...
+            TrainConfig(**d)
     except (TypeError, ValueError) as exc:
-        raise BenchConfigError(f"train: {exc}") from None
+        raise BenchConfigError(f"train.{exc}") from None
     defaults = TrainConfig()
     return {k: d.get(k, getattr(defaults, k)) for k in TRAIN_KEYS}
 

@@ -14,7 +14,6 @@ training, so nothing here moves the RNG streams a run depends on.
 
 from __future__ import annotations
 
-import json
 import os
 import platform
 import time
@@ -28,6 +27,7 @@ from tqdm.auto import tqdm
 
 from qclf.bench.config import AttackSpec, BenchConfig, BenchConfigError, check_compatible
 from qclf.results import METRICS, read_metrics, write_json
+from qclf.results.files import read_json
 from qclf.train import TrainConfig, fit
 from qclf.train.loop import CHECKPOINT, resolve_device
 
@@ -58,7 +58,7 @@ def read_bench(out: Path) -> BenchConfig:
     if not path.is_file():
         raise FileNotFoundError(f"{out} holds no {BENCH_FILE}; it is not a `qclf bench` output "
                                 "folder (run `qclf bench CONFIG --out DIR` first)")
-    return BenchConfig.from_dict(json.loads(path.read_text(encoding="utf-8")))
+    return BenchConfig.from_dict(read_json(path))
 
 
 def machine_info(device: torch.device) -> dict[str, Any]:
@@ -138,7 +138,7 @@ def _run_attack(model, data, spec: AttackSpec, seed: int, device: torch.device,
 def _attack_done(path: Path, spec: AttackSpec) -> bool:
     if not path.exists():
         return False
-    saved = json.loads(path.read_text(encoding="utf-8"))
+    saved = read_json(path)
     return all(saved.get(k) == v for k, v in spec.to_dict().items())
 
 

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import csv
 import io
-import json
 import math
 from collections.abc import Sequence
 from pathlib import Path
@@ -22,7 +21,7 @@ import yaml
 from qclf.bench.config import BenchConfig, ModelSpec
 from qclf.bench.runner import RUN_INFO, attack_path, read_bench, run_dir
 from qclf.results import METRICS, read_metrics
-from qclf.results.files import atomic_write_text
+from qclf.results.files import atomic_write_text, read_json
 
 SUMMARY_CSV = "summary.csv"
 SUMMARY_MD = "summary.md"
@@ -61,9 +60,9 @@ def collect_runs(out: Path, cfg: BenchConfig) -> dict[tuple[str, str], list[dict
                 for a in cfg.attack:
                     p = attack_path(d, a)
                     if p.exists():
-                        attacks[a.key] = json.loads(p.read_text(encoding="utf-8"))
+                        attacks[a.key] = read_json(p)
                 info = d / RUN_INFO
-                run = json.loads(info.read_text(encoding="utf-8")) if info.exists() else {}
+                run = read_json(info) if info.exists() else {}
                 found.append({"seed": seed, "metrics": m, "attacks": attacks, "run": run})
             runs[(dataset, spec.label)] = found
     return runs

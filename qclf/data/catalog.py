@@ -103,9 +103,9 @@ def load_dataset(name: str, split: str = "train", data_dir: str | os.PathLike[st
 
     ``split`` is ``train``, ``val`` or ``test``; ``test`` is always the source's official test
     split (see ``dataset_info(name).splits`` for how val is formed). ``data_dir`` defaults to
-    ``$QCLF_DATA_DIR``, then ``~/.cache/qclf/data``. ``limit=N`` keeps a stratified subset of N
-    samples chosen by ``seed``. The network is used only with ``download=True``, and only when
-    local files are missing.
+    ``$QCLF_DATA`` (or ``$QCLF_DATA_DIR``), then ``./data``. ``limit=N`` keeps a stratified
+    subset of N samples chosen by ``seed``. The network is used only with ``download=True``,
+    and only when local files are missing.
     """
     key = canonical_name(name)
     if split not in SPLITS:

@@ -6,8 +6,9 @@ from collections.abc import Iterable
 from pathlib import Path
 
 FIX_HINT = (
-    "pass --data-dir DIR (or data_dir=...) / set QCLF_DATA_DIR to a folder holding the files, "
-    "or pip install 'qclf[data]' and pass download=True to fetch them via torchvision/medmnist"
+    "pass --data-dir DIR (or data_dir=...) / set QCLF_DATA to a folder holding the files, "
+    "or pip install 'qclf[data]' and pass --download (download=True from Python) to fetch them "
+    "via torchvision/medmnist"
 )
 
 

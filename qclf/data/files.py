@@ -1,6 +1,6 @@
 """Where data lives and how files are read once per process.
 
-Data-dir resolution: an explicit ``data_dir`` > ``$QCLF_DATA_DIR`` > ``~/.cache/qclf/data``.
+Data-dir resolution: an explicit ``data_dir`` > ``$QCLF_DATA`` (or ``$QCLF_DATA_DIR``) > ``./data``.
 Parsed arrays are cached in-process keyed by (path, mtime, size), so loading train and then
 val decompresses a file once, and a replaced file is read again.
 """
@@ -17,18 +17,21 @@ from typing import Any
 
 from qclf.data.errors import DatasetNotFoundError
 
-ENV_VAR = "QCLF_DATA_DIR"
-DEFAULT_DIR = Path("~/.cache/qclf/data")
+ENV_VAR = "QCLF_DATA"
+LEGACY_ENV_VAR = "QCLF_DATA_DIR"  # the earlier name, still read
+DEFAULT_DIR = Path("data")
 
 
 def resolve_data_dir(data_dir: str | os.PathLike[str] | None = None) -> Path:
-    """The data dir to read: the argument, else ``$QCLF_DATA_DIR``, else ``~/.cache/qclf/data``."""
+    """The data dir to read: the argument, else ``$QCLF_DATA`` (or the older
+    ``$QCLF_DATA_DIR``), else ``./data`` (relative to the working directory)."""
     if data_dir is not None and str(data_dir) != "":
         return Path(data_dir).expanduser()
-    env = os.environ.get(ENV_VAR)
-    if env:
-        return Path(env).expanduser()
-    return DEFAULT_DIR.expanduser()
+    for var in (ENV_VAR, LEGACY_ENV_VAR):
+        env = os.environ.get(var)
+        if env:
+            return Path(env).expanduser()
+    return DEFAULT_DIR
 
 
 @functools.lru_cache(maxsize=8)

@@ -19,16 +19,34 @@ METRICS = "metrics.json"
 HISTORY = "history.csv"
 
 
-def atomic_write_text(path: Path, text: str) -> None:
+def umask() -> int:
+    """The process's umask (read without changing it for longer than a moment)."""
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
+def atomic_write_bytes(path: Path, data: bytes) -> None:
+    """Write ``path`` whole or not at all, with the mode a plain ``open`` would give it.
+
+    ``mkstemp`` creates its file 0600; the final file gets ``0666 & ~umask`` like every other
+    file qclf writes (plots included), so results are readable wherever plots are.
+    """
+    path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}-", suffix=".tmp", dir=path.parent)
     try:
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            fh.write(text)
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(data)
+        os.chmod(tmp, 0o666 & ~umask())
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+
+
+def atomic_write_text(path: Path, text: str) -> None:
+    atomic_write_bytes(path, text.encode("utf-8"))
 
 
 def _jsonable(obj: Any) -> Any:
@@ -57,6 +75,19 @@ def write_csv(path: Path, rows: list[dict[str, Any]]) -> None:
     atomic_write_text(path, buf.getvalue())
 
 
+class ResultFileError(ValueError):
+    """A results file that exists but cannot be read (cut off, edited by hand, ...)."""
+
+
+def read_json(path: Path) -> Any:
+    """Parse a results file; a damaged one is named, with what to do about it."""
+    path = Path(path)
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise ResultFileError(f"{path} is not valid JSON ({exc}); it was damaged or edited. "
+                              f"Restore it, or delete {path.parent} and rerun that run") from None
+
+
 def read_metrics(run_dir: Path) -> dict[str, Any]:
-    with open(Path(run_dir) / METRICS, encoding="utf-8") as fh:
-        return json.load(fh)
+    return read_json(Path(run_dir) / METRICS)

@@ -14,6 +14,9 @@ from typing import Any
 
 import torch
 
+from qclf.errors import option
+from qclf.results.files import umask
+
 FORMAT_VERSION = 1
 
 
@@ -31,6 +34,7 @@ def save_checkpoint(path: Path, payload: dict[str, Any]) -> None:
             torch.save(payload, fh)
             fh.flush()
             os.fsync(fh.fileno())
+        os.chmod(tmp, 0o666 & ~umask())  # mkstemp's 0600 -> what open() would give
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
@@ -41,15 +45,17 @@ def load_checkpoint(path: Path, fingerprint: dict[str, Any]) -> dict[str, Any]:
     """Load and check a checkpoint against the configuration of the run that wants to resume."""
     if not path.exists():
         raise CheckpointError(
-            f"--resume was given but there is no checkpoint at {path}. Run without --resume to "
-            "start a new run, or point --out at the folder of the run to continue."
+            f"{option('resume', True)} was given but there is no checkpoint at {path}. Run "
+            f"without {option('resume', True)} to start a new run, or point {option('out')} at "
+            "the folder of the run to continue."
         )
     try:
         payload = torch.load(path, map_location="cpu", weights_only=False)
     except Exception as exc:  # torch raises several types for truncated/garbage files
         raise CheckpointError(
             f"checkpoint {path} is corrupt or unreadable ({type(exc).__name__}: {exc}). "
-            "Nothing was overwritten; move it away and start again without --resume."
+            f"Nothing was overwritten; move it away and start again without "
+            f"{option('resume', True)}."
         ) from None
     required = {"format_version", "fingerprint", "epoch", "model", "optimizer", "rng", "history"}
     if not isinstance(payload, dict) or not required <= set(payload):
@@ -69,6 +75,6 @@ def load_checkpoint(path: Path, fingerprint: dict[str, Any]) -> dict[str, Any]:
                            for k in diff)
         raise CheckpointError(
             f"checkpoint {path} was written by a run with a different configuration ({detail}). "
-            "Resume with the same options, or use another --out for a new run."
+            f"Resume with the same options, or use another {option('out')} for a new run."
         )
     return payload

@@ -20,6 +20,7 @@ import torch
 from torch import nn
 from tqdm.auto import tqdm
 
+from qclf.errors import option, warn
 from qclf.evaluate import Evaluation, check_finite, evaluate
 from qclf.train.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
 from qclf.train.config import TrainConfig
@@ -28,6 +29,9 @@ from qclf.train.seeding import epoch_generator, rng_state, seed_everything, set_
 log = logging.getLogger("qclf.train")
 
 CHECKPOINT = "checkpoint.pt"
+#: every file ``fit`` writes in its run folder (the output policy refuses to replace them)
+RUN_OUTPUTS = (CHECKPOINT, "metrics.json", "history.csv", "learning_curves.png",
+               "confusion_matrix.png", "run.json")
 
 
 class TrainingDivergedError(RuntimeError):
@@ -54,13 +58,46 @@ def batches(order: torch.Tensor, batch_size: int) -> list[torch.Tensor]:
 
 
 def resolve_device(name: str) -> torch.device:
+    """``auto`` is CUDA when torch sees a GPU, else CPU; ``cuda:N`` must exist."""
     if name == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    dev = torch.device(name)
-    if dev.type == "cuda" and not torch.cuda.is_available():
-        raise ValueError("--device cuda was asked for but torch sees no CUDA device; "
-                         "use --device cpu (or auto).")
+    try:
+        dev = torch.device(name)
+    except RuntimeError:
+        raise ValueError(f"{option('device')} {name!r} is not a device; use auto, cpu, cuda "
+                         "or cuda:N") from None
+    if dev.type == "cuda":
+        count = torch.cuda.device_count() if torch.cuda.is_available() else 0
+        if count == 0:
+            raise ValueError(f"{option('device')} {name} was asked for but torch sees no CUDA "
+                             f"device; use {option('device')} cpu (or auto)")
+        if dev.index is not None and dev.index >= count:
+            raise ValueError(f"{option('device')} {name}: torch sees {count} CUDA device(s) "
+                             f"(cuda:0..cuda:{count - 1})")
     return dev
+
+
+def _interactive() -> bool:
+    """Live bars only on a terminal; a redirected log gets one line per epoch instead."""
+    return sys.stderr.isatty()
+
+
+def _eta(seconds: float) -> str:
+    m, s = divmod(int(round(seconds)), 60)
+    return f"{m}m{s:02d}s" if m else f"{s}s"
+
+
+def _check_subset(cfg: TrainConfig, train_set, num_classes: int) -> None:
+    """Warn (not fail) when a training subset cannot represent every class."""
+    n = len(train_set)
+    present = int(torch.unique(torch.as_tensor(train_set.labels)).numel())
+    where = f" ({option('limit')} {cfg.limit})" if cfg.limit is not None else ""
+    if n < num_classes:
+        warn(f"only {n} training images{where} for {num_classes} classes: some classes cannot "
+             "be learnt at all")
+    elif present < num_classes:
+        warn(f"the training subset{where} has images of {present} of {num_classes} classes; "
+             "the others cannot be learnt")
 
 
 def build_optimizer(cfg: TrainConfig, params) -> torch.optim.Optimizer:
@@ -116,29 +153,41 @@ def fit(cfg: TrainConfig, *, model: nn.Module | None = None, data: dict | None =
     from qclf.layers import count_parameters
     from qclf.models import create_model
     from qclf.results import write_run
+    from qclf.results.run_dir import prepare_run_dir
 
     device = resolve_device(cfg.device)
     out = cfg.out_path
     ckpt_path = out / CHECKPOINT if out else None
-    if out and not cfg.resume and ckpt_path.exists() and not cfg.overwrite:
-        raise CheckpointError(
-            f"{out} already holds a run (checkpoint.pt). Pass --resume to continue it, "
-            "--overwrite to replace it, or choose another --out."
-        )
     if cfg.resume and ckpt_path is None:
-        raise CheckpointError("--resume needs --out pointing at the run folder to continue.")
+        raise CheckpointError(f"{option('resume', True)} needs {option('out')} pointing at the "
+                              "run folder to continue")
+    if out is not None:  # before any data is loaded or any epoch is trained
+        prepare_run_dir(out, RUN_OUTPUTS, resume=cfg.resume, overwrite=cfg.overwrite)
     payload = load_checkpoint(ckpt_path, cfg.fingerprint()) if cfg.resume else None
+    if cfg.progress:
+        auto = (" (auto: CUDA device found)" if device.type == "cuda" else
+                " (auto: no CUDA device)") if cfg.device == "auto" else ""
+        print(f"qclf: {cfg.model} on {cfg.dataset}, seed {cfg.seed}, device {device}{auto}",
+              file=sys.stderr, flush=True)
+    if payload is not None and int(payload["epoch"]) > cfg.epochs:
+        raise CheckpointError(
+            f"{out} was already trained for {payload['epoch']} epochs; {option('epochs')} "
+            f"{cfg.epochs} cannot shorten it. Pass {option('epochs')} {payload['epoch']} or more "
+            f"to continue it, or another {option('out')} for a shorter run")
+    if cfg.lr > 1:
+        warn(f"{option('lr')} {cfg.lr:g} is above 1: training usually diverges there "
+             "(typical Adam rates are 1e-4 to 1e-2)")
 
     if data is None:
-        data = {
-            "train": load_dataset(cfg.dataset, "train", data_dir=cfg.data_dir, limit=cfg.limit,
-                                  seed=cfg.seed),
-            "val": load_dataset(cfg.dataset, "val", data_dir=cfg.data_dir, limit=cfg.eval_limit,
-                                seed=cfg.seed),
-            "test": load_dataset(cfg.dataset, "test", data_dir=cfg.data_dir, limit=cfg.eval_limit,
-                                 seed=cfg.seed),
-        }
+        if cfg.progress:
+            print(f"qclf: loading {cfg.dataset} (train, val, test)...", file=sys.stderr,
+                  flush=True)
+        data = {split: load_dataset(cfg.dataset, split, data_dir=cfg.data_dir,
+                                    limit=cfg.limit if split == "train" else cfg.eval_limit,
+                                    seed=cfg.seed, download=cfg.download)
+                for split in ("train", "val", "test")}
     info = data["train"].info
+    _check_subset(cfg, data["train"], info.num_classes)
     seed_everything(cfg.seed)
     if model is None:
         model = create_model(cfg.model, num_classes=info.num_classes,
@@ -177,7 +226,8 @@ def fit(cfg: TrainConfig, *, model: nn.Module | None = None, data: dict | None =
         order = torch.randperm(len(train_set), generator=epoch_generator(cfg.seed, epoch))
         total, correct, seen = 0.0, 0, 0
         bar = tqdm(batches(order, cfg.batch_size), leave=False, dynamic_ncols=True,
-                   desc=f"{cfg.model} epoch {epoch + 1}/{cfg.epochs}", disable=not cfg.progress)
+                   desc=f"{cfg.model} epoch {epoch + 1}/{cfg.epochs}",
+                   disable=not (cfg.progress and _interactive()))
         for step, idx in enumerate(bar):
             x, y = train_set[idx]
             check_finite(x, f"training batch {step} of epoch {epoch + 1}")
@@ -200,7 +250,8 @@ def fit(cfg: TrainConfig, *, model: nn.Module | None = None, data: dict | None =
             seen += len(idx)
             bar.set_postfix(loss=f"{total / seen:.4f}")
         train_seconds = time.perf_counter() - t0
-        val = evaluate(model, data["val"], info.num_classes, device=device)
+        val = evaluate(model, data["val"], info.num_classes, device=device,
+                       progress=cfg.progress and _interactive(), desc="validation")
         record = {
             "epoch": epoch + 1,
             "train_loss": total / seen,
@@ -212,9 +263,11 @@ def fit(cfg: TrainConfig, *, model: nn.Module | None = None, data: dict | None =
         }
         history.append(record)
         if cfg.progress:
+            recent = [r["seconds"] for r in history[1:]] or [train_seconds]  # no warm-up
+            eta = _eta(sum(recent) / len(recent) * (cfg.epochs - epoch - 1))
             tqdm.write(f"{cfg.model} epoch {epoch + 1}/{cfg.epochs}: "
                        f"loss {record['train_loss']:.4f}  val acc {val.accuracy:.4f}  "
-                       f"({train_seconds:.1f}s)")
+                       f"({train_seconds:.1f}s, ETA {eta})", file=sys.stderr)
         if ckpt_path is not None:
             save_checkpoint(ckpt_path, {
                 "fingerprint": cfg.fingerprint(), "config": cfg.to_dict(), "epoch": epoch + 1,
@@ -224,7 +277,12 @@ def fit(cfg: TrainConfig, *, model: nn.Module | None = None, data: dict | None =
             })
 
     model.zero_grad(set_to_none=True)
-    test = evaluate(model, data["test"], info.num_classes, device=device)
+    if cfg.progress and not _interactive() and len(data["test"]) >= 2000:
+        print(f"qclf: evaluating {cfg.model} on {len(data['test']):,} test images...",
+              file=sys.stderr, flush=True)
+    test = evaluate(model, data["test"], info.num_classes, device=device,
+                    progress=cfg.progress and _interactive(), desc="test")
+    seconds = [r["seconds"] for r in history]
     best = max(history, key=lambda r: r["val_accuracy"])
     metrics = {
         "model": cfg.model,
@@ -238,7 +296,11 @@ def fit(cfg: TrainConfig, *, model: nn.Module | None = None, data: dict | None =
         "best_val_accuracy": best["val_accuracy"],
         "epochs": cfg.epochs,
         "params": params,
-        "seconds_per_epoch": sum(r["seconds"] for r in history) / len(history),
+        # the first epoch pays one-off costs (compiling circuits, allocator warm-up): it is
+        # reported apart and left out of the per-epoch mean whenever there are later epochs
+        "seconds_per_epoch": sum(seconds[1:]) / (len(seconds) - 1) if len(seconds) > 1
+        else seconds[0],
+        "seconds_first_epoch": seconds[0],
         "peak_memory_mb": peak_memory_mb(device),
         "device": str(device),
         "n_train": len(train_set),
