@@ -227,7 +227,7 @@ def test_experiment_configs_load() -> None:
     ({"modles": []}, BenchConfigError, r"unknown key\(s\) \['modles'\].*allowed"),
     ({"train": {"epochs": 1, "momentum": 0.9}}, BenchConfigError,
      r"'momentum'\] in train; allowed"),
-    ({"train": {"epochs": 0}}, BenchConfigError, "epochs must be >= 1"),
+    ({"train": {"epochs": 0}}, BenchConfigError, "train.epochs must be an integer >= 1, got 0"),
     ({"train": {"optimizer": "lbfgs"}}, BenchConfigError, "optimizer"),
     ({"models": [{"name": "hqnn_paralel"}]}, UnknownNameError, "Did you mean 'hqnn_parallel'"),
     ({"models": [{"name": "hqnn_parallel", "kw": {"qubits": 3}}]}, BenchConfigError, "qubits"),

@@ -442,7 +442,10 @@ def test_data_dir_resolution(tmp_path, monkeypatch):
     with pytest.raises(DatasetNotFoundError):  # an explicit data_dir wins over the env var
         load_dataset("mnist", "test", data_dir=tmp_path / "other")
     monkeypatch.delenv("QCLF_DATA_DIR")
-    assert resolve_data_dir() == Path("~/.cache/qclf/data").expanduser()
+    assert resolve_data_dir() == Path("data")  # ./data beside the user's work
+    monkeypatch.setenv("QCLF_DATA", str(tmp_path / "new"))
+    monkeypatch.setenv("QCLF_DATA_DIR", str(tmp_path / "old"))
+    assert resolve_data_dir() == tmp_path / "new"  # the new name wins over the older one
 
 
 def test_registry_lists_every_family_with_info():

@@ -16,6 +16,7 @@ import torch
 from qclf.data import load_dataset
 from qclf.evaluate import NonFiniteInputError
 from qclf.models import InputShapeError, create_model
+from qclf.results.run_dir import OutputDirError
 from qclf.train import CheckpointError, TrainConfig, fit
 
 
@@ -26,7 +27,7 @@ def _cli(*args: str, **kw) -> subprocess.Popen:
 
 
 def _strip_times(metrics: dict) -> dict:
-    drop = {"seconds_per_epoch", "peak_memory_mb", "config"}
+    drop = {"seconds_per_epoch", "seconds_first_epoch", "peak_memory_mb", "config"}
     m = {k: v for k, v in metrics.items() if k not in drop}
     m["history"] = [{k: v for k, v in r.items() if k != "seconds"} for r in metrics["history"]]
     return m
@@ -104,7 +105,7 @@ def test_existing_run_is_not_overwritten_silently(tmp_path: Path) -> None:
     cfg = TrainConfig(model="classical_parallel", epochs=1, limit=100, out=str(tmp_path),
                       progress=False)
     fit(cfg)
-    with pytest.raises(CheckpointError, match="--resume"):
+    with pytest.raises(OutputDirError, match="resume=True .* overwrite=True"):
         fit(cfg)
 
 
@@ -171,5 +172,5 @@ def test_single_sample_last_batch_joins_previous() -> None:
 
 def test_resume_without_out_is_an_error() -> None:
     cfg = TrainConfig(model="classical_parallel", epochs=1, resume=True, progress=False)
-    with pytest.raises(CheckpointError, match="--resume needs --out"):
+    with pytest.raises(CheckpointError, match="resume=True needs out"):
         fit(cfg)

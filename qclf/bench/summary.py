@@ -214,7 +214,7 @@ def render_markdown(rows: list[dict[str, Any]], cfg: BenchConfig, out: Path) -> 
 
 
 def plot_accuracy_vs_params(rows: list[dict[str, Any]], cfg: BenchConfig, path: Path) -> None:
-    from qclf.results.plots import plt
+    from qclf.results.plots import accuracy_floor, plt
 
     n = len(cfg.datasets)
     fig, axes = plt.subplots(1, n, figsize=(5.2 * n, 4), squeeze=False)
@@ -226,13 +226,18 @@ def plot_accuracy_vs_params(rows: list[dict[str, Any]], cfg: BenchConfig, path: 
             ax.annotate(r["model"], (r["params_total"], r["test_acc_mean"]), fontsize=8,
                         xytext=(5, 4), textcoords="offset points")
         ax.set_xscale("log")
-        ax.set(xlabel="trainable parameters", ylabel="test accuracy", title=dataset)
+        ax.margins(x=0.3)
+        floor = accuracy_floor([r["test_acc_mean"] - (0 if math.isnan(r["test_acc_std"])
+                                                      else r["test_acc_std"])
+                                for r in rows if r["dataset"] == dataset and r["n_seeds"]])
+        ax.set(xlabel="trainable parameters", ylabel="test accuracy", title=dataset,
+               ylim=(floor, 1.005))
         ax.grid(alpha=0.3, which="both")
         if ax.get_legend_handles_labels()[0]:
             ax.legend(fontsize=8)
     fig.suptitle(f"{cfg.system} test accuracy (mean ± std over seeds)".strip())
     fig.tight_layout()
-    fig.savefig(path, dpi=120)
+    fig.savefig(path, dpi=120, bbox_inches="tight")
     plt.close(fig)
 
 

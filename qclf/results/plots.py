@@ -52,22 +52,51 @@ def plot_confusion(confusion: Sequence[Sequence[int]], class_names: Sequence[str
     plt.close(fig)
 
 
+def accuracy_floor(values: Sequence[float], num_classes: int | None = None) -> float:
+    """Lower y limit for an accuracy axis: at or below chance level, so a one-image difference
+    between two near-perfect models does not fill the whole plot."""
+    chance = 1.0 / num_classes if num_classes else 0.0
+    low = min([*values, chance]) if len(values) else chance
+    return max(0.0, np.floor(low * 10) / 10)
+
+
 def plot_comparison(runs: Sequence[dict[str, Any]], path: Path, title: str = "") -> None:
-    """Validation accuracy per epoch of several runs, and test accuracy against parameters."""
+    """Validation accuracy per epoch of several runs, and test accuracy against parameters.
+
+    Both accuracy axes run from chance level (or the lowest value) to 1; each model's test
+    accuracy carries its seeds' spread when several runs of it are given.
+    """
     fig, (ax1, ax2) = plt.subplots(1, 2, figsize=(10, 3.8))
+    by_model: dict[str, list[dict[str, Any]]] = {}
     for m in runs:
-        h = m["history"]
-        ax1.plot([r["epoch"] for r in h], [r["val_accuracy"] for r in h], "o-", label=m["model"])
-        ax2.scatter(m["params"]["total"], m["test_accuracy"], s=50, label=m["model"])
-        ax2.annotate(m["model"], (m["params"]["total"], m["test_accuracy"]), fontsize=8,
-                     xytext=(4, 4), textcoords="offset points")
-    ax1.set(xlabel="epoch", ylabel="validation accuracy", title="learning curves")
-    ax2.set(xlabel="parameters (total)", ylabel="test accuracy", title="accuracy vs parameters")
+        by_model.setdefault(m["model"], []).append(m)
+    values = []
+    for name, ms in by_model.items():
+        (line,) = ax1.plot([r["epoch"] for r in ms[0]["history"]],
+                           [r["val_accuracy"] for r in ms[0]["history"]], "o-", label=name)
+        for extra in ms[1:]:
+            ax1.plot([r["epoch"] for r in extra["history"]],
+                     [r["val_accuracy"] for r in extra["history"]], "o-", alpha=0.4,
+                     color=line.get_color())
+        acc = np.asarray([m["test_accuracy"] for m in ms])
+        x = ms[0]["params"]["total"]
+        ax2.errorbar(x, acc.mean(), yerr=acc.std(ddof=1) if len(acc) > 1 else 0.0, fmt="o",
+                     capsize=4, color=line.get_color(), label=f"{name} (n={len(acc)})")
+        ax2.annotate(name, (x, acc.mean()), fontsize=8, xytext=(4, -12),
+                     textcoords="offset points")
+        values += [r["val_accuracy"] for m in ms for r in m["history"]] + list(acc)
+    k = len(runs[0].get("class_names", [])) if runs else 0
+    floor = accuracy_floor(values, k or None)
+    ax1.set(xlabel="epoch", ylabel="validation accuracy", title="learning curves",
+            ylim=(floor, 1.005))
+    ax2.set(xlabel="parameters (total)", ylabel="test accuracy",
+            title="test accuracy vs parameters", ylim=(floor, 1.005))
     ax2.set_xscale("log")
+    ax2.margins(x=0.4)  # room for the labels beside the points
     for ax in (ax1, ax2):
         ax.grid(alpha=0.3)
     ax1.legend(fontsize=8)
     fig.suptitle(title)
     fig.tight_layout()
-    fig.savefig(path, dpi=120)
+    fig.savefig(path, dpi=120, bbox_inches="tight")
     plt.close(fig)
