@@ -95,3 +95,23 @@ def test_a_failing_run_is_reported_and_the_others_finish(tmp_path, capsys):
     summary = (out / "summary.md").read_text()
     assert "## Failed runs" in summary and "hqnn_parallel+depth0/seed0" in summary
     assert "**Incomplete: 2 of 4 runs finished.**" in summary
+
+
+def test_ray_executor_without_ray_names_the_extra(monkeypatch):
+    import sys
+
+    from qclf.bench.executors import RayExecutor
+
+    monkeypatch.setitem(sys.modules, "ray", None)  # import ray -> ImportError
+    with pytest.raises(BenchConfigError, match=r"pip install 'qclf\[ray\]'"):
+        RayExecutor()
+
+
+def test_ray_only_flags_need_the_ray_executor(tmp_path, capsys):
+    config = tmp_path / "b.yaml"
+    import yaml
+
+    config.write_text(yaml.safe_dump(BASE), encoding="utf-8")
+    assert main(["bench", str(config), "--out", str(tmp_path / "o"), "--gpus-per-run", "1"]) == 2
+    assert "--gpus-per-run needs --executor ray" in capsys.readouterr().err
+    assert not (tmp_path / "o").exists()
