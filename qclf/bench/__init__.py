@@ -18,7 +18,9 @@ _EXPORTS = {
     "ModelSpec": "config", "check_compatible": "config", "load_bench": "config",
     "parse_bench": "config", "RunStatus": "runner", "read_bench": "runner",
     "run_bench": "runner", "run_dir": "runner", "summary_rows": "summary",
-    "write_summary": "summary",
+    "write_summary": "summary", "LocalExecutor": "executors", "RayExecutor": "executors",
+    "plan_runs": "runner", "execute_run": "runner", "RunTask": "runner",
+    "expand_models": "grid", "parse_grid": "grid",
 }
 
 __all__ = sorted(_EXPORTS)

@@ -60,25 +60,58 @@ def _apply_overrides(cfg, args: argparse.Namespace) -> None:
     cfg.download = args.download
 
 
+def make_executor(args: argparse.Namespace):
+    """The executor the flags ask for (``local`` unless ``--executor ray``)."""
+    from qclf.bench.config import BenchConfigError
+    from qclf.bench.executors import LocalExecutor, RayExecutor
+
+    if args.executor == "local":
+        for flag in ("address", "gpus_per_run"):
+            if getattr(args, flag):
+                raise BenchConfigError(f"--{flag.replace('_', '-')} needs --executor ray")
+        if args.storage != "shared":
+            raise BenchConfigError("--storage needs --executor ray")
+        return LocalExecutor(cpus_per_run=args.cpus_per_run)
+    return RayExecutor(address=args.address, cpus_per_run=args.cpus_per_run or 1,
+                       gpus_per_run=args.gpus_per_run or 0.0, storage=args.storage)
+
+
 def _cmd_bench(args: argparse.Namespace) -> int:
+    import sys
+
     from qclf.bench.config import load_bench
     from qclf.bench.runner import run_bench
-    from qclf.bench.summary import SUMMARY_MD, write_summary
+    from qclf.bench.summary import SUMMARY_MD, write_failures, write_summary
     from qclf.cli import announce_device
 
     cfg = load_bench(args.config)
     _apply_overrides(cfg, args)
     cfg.command = _command_line(args)
     out = Path(args.out or Path("runs") / "bench" / Path(args.config).stem)
+    executor = make_executor(args)  # checks the executor flags before anything moves
     if args.overwrite:
         from qclf.results.run_dir import prepare_run_dir
 
         old = [p.name for p in out.iterdir() if not p.name.startswith(".")] if out.is_dir() else []
         prepare_run_dir(out, old, overwrite=True)
     announce_device(args.device)
-    run_bench(cfg, out, progress=not args.no_progress)
+    if hasattr(executor, "startup_seconds"):
+        print(f"ray: {executor.parallelism} runs at a time, {args.cpus_per_run or 1} CPU(s) "
+              f"each; start-up {executor.startup_seconds:.1f} s", file=sys.stderr)
+    try:
+        statuses = run_bench(cfg, out, progress=not args.no_progress, executor=executor)
+    finally:
+        if hasattr(executor, "shutdown"):
+            executor.shutdown()
+    failed = write_failures(out, statuses)
     print(write_summary(out, cfg), end="")
     print(f"-> {out / SUMMARY_MD}")
+    if failed:
+        print(f"qclf: {len(failed)} run(s) failed (listed in {out / SUMMARY_MD}):",
+              file=sys.stderr)
+        for st in failed:
+            print(f"  {st.dataset}/{st.label}/seed{st.seed}: {st.error}", file=sys.stderr)
+        return 1
     return 0
 
 
@@ -123,6 +156,20 @@ def add_commands(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--eps", type=float, default=None,
                    help="attack radius in pixel units of [0, 1] (default: config's, else 0.1); a "
                    "new radius resets PGD's step to its default 2.5*eps/steps")
+    p.add_argument("--executor", choices=["local", "ray"], default="local",
+                   help="local: runs one after another in this process (default); ray: one Ray "
+                   "task per run (pip install 'qclf[ray]')")
+    p.add_argument("--address", default=None,
+                   help="with --executor ray: join this cluster (auto or ray://HOST:PORT); "
+                   "default: start a local Ray on this machine's cores")
+    p.add_argument("--cpus-per-run", type=int, default=None,
+                   help="CPUs per run; torch uses exactly this many threads (ray default 1, "
+                   "local default torch's own)")
+    p.add_argument("--gpus-per-run", type=float, default=None,
+                   help="with --executor ray: GPUs per run (fractions allowed, e.g. 0.25)")
+    p.add_argument("--storage", choices=["shared", "driver"], default="shared",
+                   help="with --executor ray: shared: workers write run folders (one machine "
+                   "or a shared filesystem); driver: workers send results back to this machine")
     p.add_argument("--no-progress", action="store_true", help="no progress bars")
     p.set_defaults(func=_cmd_bench)
 
@@ -149,4 +196,10 @@ def _command_line(args: argparse.Namespace) -> str:
         parts += ["--attack", ",".join(args.attack)]
     if args.device != "auto":
         parts += ["--device", args.device]
+    if args.executor != "local":
+        parts += ["--executor", args.executor]
+        if args.address:
+            parts += ["--address", args.address]
+    if args.cpus_per_run is not None:
+        parts += ["--cpus-per-run", str(args.cpus_per_run)]
     return shlex.join(parts)

@@ -23,7 +23,7 @@ from qclf.train import TrainConfig
 TRAIN_KEYS = ("epochs", "batch_size", "lr", "optimizer", "scheduler", "weight_decay",
               "label_smoothing")
 TOP_KEYS = ("system", "title", "paper", "datasets", "models", "train", "seeds", "limit",
-            "eval_limit", "attack", "departures")
+            "eval_limit", "attack", "grid", "departures")
 MODEL_KEYS = ("name", "kw", "label")
 ATTACK_KEYS = ("method", "eps", "alpha", "steps", "limit", "random_start", "batch_size")
 _LABEL = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.+-]*$")
@@ -38,9 +38,12 @@ class ModelSpec:
     name: str
     kw: dict[str, Any] = field(default_factory=dict)
     label: str = ""
+    train: dict[str, Any] = field(default_factory=dict)  # a grid point's training overrides
+    point: dict[str, Any] = field(default_factory=dict)  # the grid point ({} outside a grid)
 
     def to_dict(self) -> dict[str, Any]:
-        return {"name": self.name, "kw": dict(self.kw), "label": self.label}
+        return {"name": self.name, "kw": dict(self.kw), "label": self.label,
+                "train": dict(self.train), "point": dict(self.point)}
 
 
 @dataclass(frozen=True)
@@ -80,6 +83,7 @@ class BenchConfig:
     limit: int | None = None
     eval_limit: int | None = None
     attack: list[AttackSpec] = field(default_factory=list)
+    grid: dict[str, list[Any]] = field(default_factory=dict)
     departures: str = ""
     # Not part of the YAML schema: where/how to run (they do not change the numbers).
     device: str = "auto"
@@ -94,7 +98,7 @@ class BenchConfig:
                            data_dir=self.data_dir, download=self.download, limit=self.limit,
                            eval_limit=self.eval_limit,
                            model_kw=dict(model.kw), out=str(out) if out else None,
-                           progress=progress, **self.train)
+                           progress=progress, **{**self.train, **model.train})
 
     def to_dict(self) -> dict[str, Any]:
         d = {f.name: getattr(self, f.name) for f in fields(self)}
@@ -249,6 +253,10 @@ def parse_bench(d: Mapping[str, Any], source: str = "") -> BenchConfig:
     for key in ("datasets", "models"):
         if key not in d:
             raise BenchConfigError(f"bench {source} needs '{key}:'".replace("  ", " "))
+    from qclf.bench.grid import expand_models, parse_grid
+
+    models = _parse_models(d["models"])
+    grid = parse_grid(d.get("grid"), models)
     paper = d.get("paper") or {}
     if not isinstance(paper, Mapping):
         raise BenchConfigError(f"paper must be a mapping (claim, reference), got {paper!r}")
@@ -257,12 +265,13 @@ def parse_bench(d: Mapping[str, Any], source: str = "") -> BenchConfig:
         title=str(d.get("title") or ""),
         paper=dict(paper),
         datasets=parse_datasets(d["datasets"]),
-        models=_parse_models(d["models"]),
+        models=expand_models(models, grid),
         train=_parse_train(d.get("train")),
         seeds=_parse_seeds(d.get("seeds", [0])),
         limit=_int_or_none(d.get("limit"), "limit"),
         eval_limit=_int_or_none(d.get("eval_limit"), "eval_limit"),
         attack=parse_attack(d.get("attack")),
+        grid=grid,
         departures=str(d.get("departures") or "").strip(),
         source=source,
     )
@@ -316,7 +325,7 @@ def check_compatible(old: BenchConfig, new: BenchConfig, out: Path) -> None:
     old_models = {m.label: m for m in old.models}
     for m in new.models:
         o = old_models.get(m.label)
-        if o is not None and (o.name, o.kw) != (m.name, m.kw):
+        if o is not None and (o.name, o.kw, o.train) != (m.name, m.kw, m.train):
             diffs.append(f"models[{m.label}]: {o.name} {o.kw} -> {m.name} {m.kw}")
     if diffs:
         raise BenchConfigError(

@@ -20,16 +20,18 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import torch
-from tqdm.auto import tqdm
 
 from qclf.bench.config import AttackSpec, BenchConfig, BenchConfigError, check_compatible
 from qclf.results import METRICS, read_metrics, write_json
 from qclf.results.files import read_json
 from qclf.train import TrainConfig, fit
 from qclf.train.loop import CHECKPOINT, resolve_device
+
+if TYPE_CHECKING:
+    from qclf.bench.executors import Executor
 
 BENCH_FILE = "bench.json"
 RUN_INFO = "run.json"
@@ -41,8 +43,10 @@ class RunStatus:
     label: str
     seed: int
     path: Path
-    status: str  # done (skipped) | new | resumed | extended
+    status: str  # done (skipped) | new | resumed | extended | failed
     attacks: list[str]  # attack keys computed in this call
+    error: str | None = None  # why a failed run failed
+    seconds: float = 0.0  # wall time of this call for the run
 
 
 def run_dir(out: Path, dataset: str, label: str, seed: int) -> Path:
@@ -154,42 +158,80 @@ def prepare_out(cfg: BenchConfig, out: Path) -> None:
     write_json(out / BENCH_FILE, cfg.to_dict())
 
 
-def run_bench(cfg: BenchConfig, out: str | Path, progress: bool = True,
-              on_run: Callable[[RunStatus], None] | None = None) -> list[RunStatus]:
-    """Train (or skip, resume, extend) every run of ``cfg`` under ``out``; run its attacks."""
+@dataclass
+class RunTask:
+    """One training run of a bench, self-contained and picklable (it can run in a worker)."""
+
+    bench: dict[str, Any]  # BenchConfig.to_dict()
+    dataset: str
+    label: str
+    seed: int
+    path: str
+    progress: bool = False
+
+    @property
+    def name(self) -> str:
+        return f"{self.dataset}/{self.label}/seed{self.seed}"
+
+
+def _status_on_disk(run: Path, tc: TrainConfig) -> str:
+    """done | extended | resumed | new, checking that a run on disk is this run."""
+    if (run / METRICS).exists():
+        m = read_metrics(run)
+        diff = _config_diff(m.get("config", {}), tc)
+        if diff:
+            raise BenchConfigError(f"{run} holds a run with a different configuration "
+                                   f"({'; '.join(diff)}); use another --out")
+        if int(m["epochs"]) == tc.epochs:
+            return "done"
+        if int(m["epochs"]) > tc.epochs:
+            raise BenchConfigError(f"{run} was trained for {m['epochs']} epochs, more than "
+                                   f"the {tc.epochs} asked for; use another --out")
+        return "extended"
+    return "resumed" if (run / CHECKPOINT).exists() else "new"
+
+
+def plan_runs(cfg: BenchConfig, out: str | Path, progress: bool = False) -> list[RunTask]:
+    """Every (data set, seed, model) run of ``cfg``, checked against what ``out`` holds.
+
+    Raises before anything trains if a run folder holds a different experiment, so a bad
+    ``--out`` costs nothing.
+    """
     out = Path(out)
-    prepare_out(cfg, out)
-    device = resolve_device(cfg.device)
-    cache = _DataCache(cfg)
-    plan = [(d, s, m) for d in cfg.datasets for s in cfg.seeds for m in cfg.models]
-    statuses: list[RunStatus] = []
-    bar = tqdm(plan, desc="bench", unit="run", disable=not progress, dynamic_ncols=True)
-    for dataset, seed, spec in bar:
-        bar.set_postfix_str(f"{dataset}/{spec.label}/seed{seed}")
-        run = run_dir(out, dataset, spec.label, seed)
-        tc = cfg.train_config(dataset, spec, seed, run, progress=progress)
-        status = "new"
-        if (run / METRICS).exists():
-            m = read_metrics(run)
-            diff = _config_diff(m.get("config", {}), tc)
-            if diff:
-                raise BenchConfigError(f"{run} holds a run with a different configuration "
-                                       f"({'; '.join(diff)}); use another --out")
-            if int(m["epochs"]) == tc.epochs:
-                status = "done"
-            elif int(m["epochs"]) > tc.epochs:
-                raise BenchConfigError(f"{run} was trained for {m['epochs']} epochs, more than "
-                                       f"the {tc.epochs} asked for; use another --out")
-            else:
-                status = "extended"
-        elif (run / CHECKPOINT).exists():
-            status = "resumed"
+    bench = cfg.to_dict()
+    tasks = []
+    for dataset in cfg.datasets:
+        for seed in cfg.seeds:
+            for spec in cfg.models:
+                run = run_dir(out, dataset, spec.label, seed)
+                _status_on_disk(run, cfg.train_config(dataset, spec, seed, run))
+                tasks.append(RunTask(bench, dataset, spec.label, seed, str(run), progress))
+    return tasks
+
+
+def execute_run(task: RunTask, data_cache: _DataCache | None = None,
+                threads: int | None = None) -> RunStatus:
+    """Train (or skip, resume, extend) one run and compute its attacks; never raises.
+
+    The status is read from disk at the start, so a retried task (its worker died) resumes from
+    the run's own last checkpoint, and a finished run is never trained again. A failure is
+    returned as status ``failed`` with the error, so one bad run does not stop a bench.
+    """
+    if threads is not None:
+        torch.set_num_threads(threads)
+    cfg = BenchConfig.from_dict(task.bench)
+    run = Path(task.path)
+    t0 = time.perf_counter()
+    try:
+        spec = cfg.model(task.label)
+        tc = cfg.train_config(task.dataset, spec, task.seed, run, progress=task.progress)
+        status = _status_on_disk(run, tc)
+        device = resolve_device(cfg.device)
+        cache = data_cache or _DataCache(cfg)
         model = None
         if status != "done":
             tc.resume = status in ("resumed", "extended")
-            data = cache.get(dataset, seed)
-            t0 = time.perf_counter()
-            result = fit(tc, data=data)
+            result = fit(tc, data=cache.get(task.dataset, task.seed))
             write_json(run / RUN_INFO, {"wall_seconds": time.perf_counter() - t0,
                                         "status": status, "machine": machine_info(device)})
             model = result.model
@@ -198,14 +240,42 @@ def run_bench(cfg: BenchConfig, out: str | Path, progress: bool = True,
             path = attack_path(run, a)
             if _attack_done(path, a):
                 continue
-            data = cache.get(dataset, seed)
+            data = cache.get(task.dataset, task.seed)
             if model is None:
                 model = _load_trained(run, tc, data, device)
-            _run_attack(model, data, a, seed, device, path)
+            _run_attack(model, data, a, task.seed, device, path)
             done_attacks.append(a.key)
-        st = RunStatus(dataset, spec.label, seed, run, status, done_attacks)
-        statuses.append(st)
+    except Exception as exc:  # reported in the summary; the other runs go on
+        return RunStatus(task.dataset, task.label, task.seed, run, "failed", [],
+                         error=f"{type(exc).__name__}: {exc}",
+                         seconds=time.perf_counter() - t0)
+    return RunStatus(task.dataset, task.label, task.seed, run, status, done_attacks,
+                     seconds=time.perf_counter() - t0)
+
+
+def run_bench(cfg: BenchConfig, out: str | Path, progress: bool = True,
+              on_run: Callable[[RunStatus], None] | None = None,
+              executor: Executor | None = None) -> list[RunStatus]:
+    """Train (or skip, resume, extend) every run of ``cfg`` under ``out``; run its attacks.
+
+    ``executor`` decides where runs execute (:class:`~qclf.bench.executors.LocalExecutor`, the
+    default: one after another in this process; :class:`~qclf.bench.executors.RayExecutor`: as
+    Ray tasks). Either way one line per finished run with an overall ETA is printed when
+    ``progress`` is set, and failed runs come back with status ``failed``.
+    """
+    from qclf.bench.executors import LocalExecutor
+    from qclf.bench.progress import RunProgress
+
+    out = Path(out)
+    prepare_out(cfg, out)
+    executor = executor or LocalExecutor()
+    # per-epoch bars only where runs execute one at a time in this process
+    tasks = plan_runs(cfg, out, progress=progress and executor.shows_epoch_bars)
+    reporter = RunProgress(len(tasks), parallel=executor.parallelism, enabled=progress)
+
+    def done(st: RunStatus) -> None:
+        reporter.finished(st)
         if on_run is not None:
             on_run(st)
-    bar.close()
-    return statuses
+
+    return executor.run(tasks, cfg, done)

@@ -19,13 +19,16 @@ import numpy as np
 import yaml
 
 from qclf.bench.config import BenchConfig, ModelSpec
-from qclf.bench.runner import RUN_INFO, attack_path, read_bench, run_dir
+from qclf.bench.grid import point_label
+from qclf.bench.runner import RUN_INFO, RunStatus, attack_path, read_bench, run_dir
 from qclf.results import METRICS, read_metrics
-from qclf.results.files import atomic_write_text, read_json
+from qclf.results.files import atomic_write_text, read_json, write_json
 
 SUMMARY_CSV = "summary.csv"
 SUMMARY_MD = "summary.md"
 ACC_VS_PARAMS = "accuracy_vs_params.png"
+ACC_VS_GRID = "accuracy_vs_grid.png"
+FAILED_RUNS = "failed_runs.json"
 LEARNING_CURVES = "learning_curves.png"
 
 
@@ -73,6 +76,9 @@ def _find_twin(spec: ModelSpec, cfg: BenchConfig) -> ModelSpec | None:
     if not twin:
         return None
     candidates = [m for m in cfg.models if m.name == twin]
+    # in a grid: the twin at the same point (same lr, ...), or one the point leaves alone
+    candidates = [m for m in candidates
+                  if all(m.point.get(k, v) == v for k, v in spec.point.items())] or candidates
     same_kw = [m for m in candidates if m.kw == spec.kw]
     return (same_kw or candidates or [None])[0]
 
@@ -98,6 +104,7 @@ def summary_rows(out: Path, cfg: BenchConfig) -> list[dict[str, Any]]:
             acc = _mean_std([r["metrics"]["test_accuracy"] for r in rs])
             row: dict[str, Any] = {
                 "dataset": dataset, "model": spec.label, "registry_name": spec.name,
+                "grid_point": point_label(spec.point) if cfg.grid else "",
                 "kind": meta.get("kind", ""),
                 "params_total": params.get("total"), "params_quantum": params.get("quantum"),
                 "n_seeds": len(rs), "seeds": " ".join(str(r["seed"]) for r in rs),
@@ -123,6 +130,9 @@ def summary_rows(out: Path, cfg: BenchConfig) -> list[dict[str, Any]]:
                     "robust_accuracy"))
                 row[f"delta_{a.column}_vs_twin_mean"] = _mean_std(d)[0]
             rows.append(row)
+    if cfg.grid:  # grouped by grid point; the point-free reference models first
+        rows.sort(key=lambda r: (cfg.datasets.index(r["dataset"]), r["grid_point"] != "-",
+                                 r["grid_point"]))
     return rows
 
 
@@ -156,7 +166,8 @@ def _num(v: float | None, fmt: str) -> str:
 
 
 def markdown_table(rows: list[dict[str, Any]], cfg: BenchConfig) -> str:
-    head = ["Data set", "Model", "Kind", "Params (quantum)", "Test acc. %", "Δ vs twin (pp)"]
+    head = ["Data set", *(["Grid point"] if cfg.grid else []), "Model", "Kind",
+            "Params (quantum)", "Test acc. %", "Δ vs twin (pp)"]
     head += [f"{a.method.upper()} ε={a.eps:g} %" for a in cfg.attack]
     head += ["Best epoch", "s/epoch", "Peak MB", "Seeds"]
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
@@ -165,7 +176,8 @@ def markdown_table(rows: list[dict[str, Any]], cfg: BenchConfig) -> str:
                   else f"{r['params_total']:,} ({r['params_quantum']:,})")
         delta = (f"{_pct(r['delta_vs_twin_mean'], r['delta_vs_twin_std'])} vs {r['twin']}"
                  if r["twin"] and not math.isnan(r["delta_vs_twin_mean"]) else "")
-        cells = [r["dataset"], r["model"], r["kind"], params,
+        cells = [r["dataset"], *([r["grid_point"]] if cfg.grid else []), r["model"], r["kind"],
+                 params,
                  _pct(r["test_acc_mean"], r["test_acc_std"]), delta]
         cells += [_pct(r[f"{a.column}_mean"], r[f"{a.column}_std"]) for a in cfg.attack]
         cells += [_num(r["best_epoch_mean"], ".1f"), _num(r["seconds_per_epoch_mean"], ".2f"),
@@ -199,6 +211,10 @@ def render_markdown(rows: list[dict[str, Any]], cfg: BenchConfig, out: Path) -> 
     if done < expected:
         parts.append(f"**Incomplete: {done} of {expected} runs finished.**\n")
     parts.append(markdown_table(rows, cfg))
+    failures = read_failures(out)
+    if failures:
+        parts.append("## Failed runs\n\n" + "\n".join(
+            f"- {f['run']}: {f['error']}" for f in failures) + "\n")
     parts.append(
         "Mean ± sample standard deviation (n−1) over seeds. Δ vs twin: mean ± std over seeds of "
         "the paired difference hybrid − twin (a seed fixes the split, initialisation and data "
@@ -281,4 +297,64 @@ def write_summary(out: str | Path, cfg: BenchConfig | None = None) -> str:
     atomic_write_text(out / SUMMARY_MD, render_markdown(rows, cfg, out))
     plot_accuracy_vs_params(rows, cfg, out / ACC_VS_PARAMS)
     plot_learning_curves(out, cfg, out / LEARNING_CURVES)
+    if cfg.grid:
+        plot_accuracy_vs_grid(rows, cfg, out / ACC_VS_GRID)
     return markdown_table(rows, cfg)
+
+
+def write_failures(out: str | Path, statuses: Sequence[RunStatus]) -> list[RunStatus]:
+    """Record this call's failed runs in ``OUT/failed_runs.json`` (removed when none failed)."""
+    failed = [s for s in statuses if s.status == "failed"]
+    path = Path(out) / FAILED_RUNS
+    if failed:
+        write_json(path, [{"run": f"{s.dataset}/{s.label}/seed{s.seed}", "error": s.error}
+                          for s in failed])
+    else:
+        path.unlink(missing_ok=True)
+    return failed
+
+
+def read_failures(out: Path) -> list[dict[str, Any]]:
+    path = Path(out) / FAILED_RUNS
+    return read_json(path) if path.exists() else []
+
+
+def plot_accuracy_vs_grid(rows: list[dict[str, Any]], cfg: BenchConfig, path: Path) -> None:
+    """Test accuracy against each grid variable: one line per model (and other keys' values)."""
+    from qclf.results.plots import plt
+
+    specs = {s.label: s for s in cfg.models}
+    keys = list(cfg.grid)
+    fig, axes = plt.subplots(len(cfg.datasets), len(keys), squeeze=False,
+                             figsize=(5.2 * len(keys), 4 * len(cfg.datasets)))
+    for i, dataset in enumerate(cfg.datasets):
+        drows = [r for r in rows if r["dataset"] == dataset and r["n_seeds"]]
+        for j, key in enumerate(keys):
+            ax = axes[i][j]
+            lines: dict[str, list[tuple[Any, float, float]]] = {}
+            for r in drows:
+                spec = specs[r["model"]]
+                if key not in spec.point:
+                    ax.axhline(r["test_acc_mean"], ls="--", lw=1, color="gray")
+                    ax.annotate(f"{spec.name} (no {key})", (0.01, r["test_acc_mean"]),
+                                xycoords=("axes fraction", "data"), fontsize=7, color="gray")
+                    continue
+                rest = point_label({k: v for k, v in spec.point.items() if k != key})
+                name = spec.name if rest == "-" else f"{spec.name} ({rest})"
+                std = 0.0 if math.isnan(r["test_acc_std"]) else r["test_acc_std"]
+                lines.setdefault(name, []).append((spec.point[key], r["test_acc_mean"], std))
+            for name, pts in lines.items():
+                pts.sort(key=lambda t: t[0])
+                xs = list(range(len(pts)))
+                ax.errorbar(xs, [p[1] for p in pts], yerr=[p[2] for p in pts], capsize=4,
+                            marker="o", label=name)
+                ax.set_xticks(xs, [f"{p[0]:g}" if isinstance(p[0], float) else str(p[0])
+                                   for p in pts])
+            ax.set(xlabel=key, ylabel="test accuracy", title=f"{dataset}: accuracy vs {key}")
+            ax.grid(alpha=0.3)
+            if ax.get_legend_handles_labels()[0]:
+                ax.legend(fontsize=8)
+    fig.suptitle(f"{cfg.system} grid (mean ± std over seeds)".strip())
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
