@@ -179,8 +179,15 @@ class GainTwin(nn.Module):
     already need 32+. This twin keeps that split: ``layers`` trainable per-feature gain layers
     :math:`x \leftarrow \tanh(g_l \odot x + c_l)` (``n_in + 1`` weights each) and one trainable
     temperature :math:`\tau`, then a fixed, seeded random map :math:`R` (a buffer) to the output:
-    ``softmax(τ R x)`` (probabilities) or ``tanh(τ R x)`` (expectations). Trainable parameters:
-    ``layers · (n_in + 1) + 1`` (10 for S5's 8 features, one layer: the circuit has 10).
+    ``n_out · softmax(τ R x)`` (probabilities scaled to mean 1) or ``tanh(τ R x)``
+    (expectations). Trainable parameters: ``layers · (n_in + 1) + 1`` (10 for S5's 8 features,
+    one layer: the circuit has 10).
+
+    Why the ``n_out`` scale: unscaled, 32 probabilities of about 1/32 each feed the head, whose
+    weights must then grow ~32x before its logits separate the classes; Adam's steps do not grow
+    with that need, and the unscaled twin stayed at the majority class in every seed of 20-epoch
+    BreastMNIST runs (73.08%, while its loss was still falling) — a twin that never learnt, not a
+    fair baseline. Scaled, it learns in the same budget (see experiments/RESULTS.md, S5).
 
     ``temperature`` starts at 2.5: on N(0, 1) features the twin's 32 probabilities then vary
     across samples about as much as S5's circuit's at initialisation (per-outcome std 0.050 vs
@@ -201,4 +208,6 @@ class GainTwin(nn.Module):
         for g, c in zip(self.gains, self.shifts, strict=True):
             x = torch.tanh(g * x + c)
         z = self.temperature * (x @ self.projection.T)
-        return torch.softmax(z, -1) if self.output == "softmax" else torch.tanh(z)
+        if self.output == "softmax":
+            return z.shape[-1] * torch.softmax(z, -1)
+        return torch.tanh(z)
