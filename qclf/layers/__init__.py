@@ -8,7 +8,7 @@ from qclf.layers.params import count_parameters, is_quantum_module
 from qclf.layers.qcnn import QCNN
 from qclf.layers.quanv import Quanv2d
 from qclf.layers.reupload_linear import ReuploadLinear
-from qclf.layers.wire_cut import GainTwin, WireCut, recombine
+from qclf.layers.wire_cut import GainTwin, WireCut
 
 __all__ = [
     "QCNN",
@@ -22,5 +22,4 @@ __all__ = [
     "WireCut",
     "count_parameters",
     "is_quantum_module",
-    "recombine",
 ]

@@ -1,4 +1,4 @@
-r"""One wire cut: an n-qubit circuit run as two smaller fragments and recombined exactly (S5).
+r"""One wire cut: S5's n-qubit circuit run as two smaller fragments and recombined exactly.
 
 S5 (Li et al. 2025) runs an 8-qubit QCNN on pieces of at most 5 qubits. The logical circuit is
 
@@ -8,38 +8,19 @@ S5 (Li et al. 2025) runs an 8-qubit QCNN on pieces of at most 5 qubits. The logi
 with :math:`E` a catalogue encoding (S5: H then RY(feature), ``hadamard_angle``) and
 :math:`A` a catalogue ansatz (S5: the 5-weight convolution staircase ``qcnn_conv``, weights shared
 within a fragment) acting on the *front* wires ``0..c`` and the *back* wires ``c..n-1``. Every
-front gate on the cut wire ``c`` happens before every back gate on it, so the wire can be cut
-there. With :math:`\rho` the front fragment's reduced state of the cut qubit (the other front
-qubits are not measured and are traced out), the identity channel on one qubit is
-
-.. math:: \rho = \tfrac12 \sum_{P \in \{I,X,Y,Z\}} \mathrm{Tr}(P\rho)\, P, \quad
-   I = |0\rangle\langle0| + |1\rangle\langle1|,\; Z = |0\rangle\langle0| - |1\rangle\langle1|,\;
-   X = |{+}\rangle\langle{+}| - |{-}\rangle\langle{-}|,\;
-   Y = |{+i}\rangle\langle{+i}| - |{-i}\rangle\langle{-i}|
-
-so the back fragment's outcome distribution over its ``n - c`` wires is
-
-.. math:: p = \tfrac12\big[t_I (q_0 + q_1) + t_Z (q_0 - q_1) + t_X (q_+ - q_-)
-   + t_Y (q_{+i} - q_{-i})\big]
-
-where :math:`t_P = \mathrm{Tr}(P\rho)` comes from the front fragment measured in the Z, X and Y
-bases (3 circuits; :math:`t_I` and :math:`t_Z` from the same Z-basis circuit) and :math:`q_s` is
-the back fragment's distribution with the cut qubit prepared in :math:`|s\rangle` (6 circuits):
-9 fragment circuits per sample, ``(c + 1) + (n - c) - 1 = n`` logical qubits. For S5,
-``n = 8, c = 3``: a 4-qubit front and a 5-qubit back fragment, 32 outcomes.
-
-The fragments are explicit ``(inputs, weights)`` circuits (:meth:`WireCut.fragment_qnode` builds
-a QNode for any one of them, e.g. for hardware); :func:`recombine` is the classical
-post-processing and accepts their results from anywhere. In torch every fragment runs batched on
-:func:`qclf.quantum.simulate`. ``cut=False`` simulates the uncut n-qubit circuit instead: the two
-agree exactly (tested to 1e-6 in float64, values and gradients).
+front gate on the cut wire ``c`` happens before every back gate on it, so the circuit carries a
+``qml.WireCut`` there and runs through :mod:`qclf.cutting` (the one implementation of the
+wire-cut identity in qclf, see :mod:`qclf.cutting.identity`): a ``c + 1``-qubit front fragment
+measured in 3 bases and an ``n - c``-qubit back fragment prepared in 4 states, 7 fragment
+circuits per sample, recombined in torch. For S5, ``n = 8, c = 3``: a 4-qubit front and a
+5-qubit back fragment, 32 outcomes. ``cut=False`` simulates the uncut n-qubit circuit instead:
+the two agree exactly (tested to 1e-6 in float64, values and gradients).
 """
 
 from __future__ import annotations
 
 import math
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
 from typing import Any
 
 import pennylane as qml
@@ -47,26 +28,11 @@ import torch
 from torch import nn
 
 from qclf.circuits import get_circuit
+from qclf.cutting import CutPlan, split
 from qclf.layers.base import QuantumLayer, check_last_dim
 from qclf.quantum import simulate
 
-#: front fragment: the cut qubit measured in these bases
-BASES = ("Z", "X", "Y")
-#: back fragment: the cut qubit prepared in these states
-PREPARATIONS = ("0", "1", "+", "-", "+i", "-i")
 MEASUREMENTS = ("probs", "Z", "X", "Y")
-
-
-def prepare(state: str, wire: int) -> None:
-    """Queue the gates that take ``|0>`` to ``|state>`` (one of :data:`PREPARATIONS`)."""
-    if state not in PREPARATIONS:
-        raise ValueError(f"preparation must be one of {PREPARATIONS}, got {state!r}")
-    if state in ("1", "-", "-i"):
-        qml.PauliX(wires=wire)
-    if state != "0" and state != "1":
-        qml.Hadamard(wires=wire)
-    if state in ("+i", "-i"):
-        qml.S(wires=wire)
 
 
 def rotate_to(basis: str, wires: Sequence[int]) -> None:
@@ -78,34 +44,6 @@ def rotate_to(basis: str, wires: Sequence[int]) -> None:
             qml.adjoint(qml.S(wires=w))
         if basis in ("X", "Y"):
             qml.Hadamard(wires=w)
-
-
-@dataclass(frozen=True)
-class Fragment:
-    """One fragment circuit: ``side`` is ``"front"`` (``setting`` a basis) or ``"back"``
-    (``setting`` a preparation); ``wires`` are its logical wires (the cut wire last / first)."""
-
-    side: str
-    setting: str
-    wires: tuple[int, ...]
-
-    @property
-    def name(self) -> str:
-        return f"{self.side}[{self.setting}]"
-
-
-def recombine(front: dict[str, torch.Tensor], back: dict[str, torch.Tensor]) -> torch.Tensor:
-    """Wire-cut recombination: front probabilities of the cut qubit ``{"Z"|"X"|"Y": (..., 2)}``,
-    back distributions ``{"0"|"1"|"+"|"-"|"+i"|"-i": (..., K)}`` -> the uncut ``(..., K)``."""
-    t = {b: front[b][..., :1] - front[b][..., 1:] for b in BASES}
-    t_i = front["Z"].sum(-1, keepdim=True)
-    q = back
-    return 0.5 * (
-        t_i * (q["0"] + q["1"])
-        + t["Z"] * (q["0"] - q["1"])
-        + t["X"] * (q["+"] - q["-"])
-        + t["Y"] * (q["+i"] - q["-i"])
-    )
 
 
 def expectations_from_probs(p: torch.Tensor, n: int) -> torch.Tensor:
@@ -176,12 +114,17 @@ class WireCut(QuantumLayer):
         shape_b = self.ans.shape(len(self.back_wires), depth)
         self.front_weights = nn.Parameter(torch.rand(shape_f) * 2 * math.pi)
         self.back_weights = nn.Parameter(torch.rand(shape_b) * 2 * math.pi)
+        self.__dict__["_split"] = split(  # not a submodule: it holds no parameters
+            lambda inputs, wf, wb: self._uncut(inputs, wf, wb, mark_cut=True),
+            max_qubits=max(len(self.front_wires), len(self.back_wires)))
 
     # ---------------------------------------------------------------- circuits
-    def fragments(self) -> list[Fragment]:
-        """The 9 fragment circuits per sample: 3 front (bases), 6 back (preparations)."""
-        return ([Fragment("front", b, self.front_wires) for b in BASES]
-                + [Fragment("back", s, self.back_wires) for s in PREPARATIONS])
+    @property
+    def plan(self) -> CutPlan:
+        """The split (:class:`qclf.cutting.CutPlan`): cuts, fragments and their widths."""
+        x = torch.zeros(1, self.n_qubits, dtype=torch.float64)
+        return self._split.plan_for(x, self.front_weights.detach().double(),
+                                    self.back_weights.detach().double())
 
     def _front_inputs(self, x: Any) -> Any:
         return x[..., : self.cut_qubit + 1]
@@ -189,45 +132,19 @@ class WireCut(QuantumLayer):
     def _back_inputs(self, x: Any) -> Any:
         return x[..., self.cut_qubit + 1:]
 
-    def _front(self, inputs: Any, weights: Any, basis: str) -> Any:
-        self.enc(inputs, list(self.front_wires), **self.enc_kw)
-        self.ans(weights, list(self.front_wires), **self.ans_kw)
-        rotate_to(basis, [self.cut_qubit])
-        return qml.probs(wires=[self.cut_qubit])
-
-    def _back(self, inputs: Any, weights: Any, state: str) -> Any:
-        prepare(state, self.cut_qubit)
-        self.enc(inputs, list(self.back_wires[1:]), **self.enc_kw)
-        self.ans(weights, list(self.back_wires), **self.ans_kw)
-        return self._measure_back()
-
     def _measure_back(self) -> Any:
         if self.measurement != "probs":
             rotate_to(self.measurement, list(self.back_wires))
         return qml.probs(wires=list(self.back_wires))
 
-    def _uncut(self, inputs: Any, front_w: Any, back_w: Any) -> Any:
+    def _uncut(self, inputs: Any, front_w: Any, back_w: Any, mark_cut: bool = False) -> Any:
         self.enc(self._front_inputs(inputs), list(self.front_wires), **self.enc_kw)
         self.ans(front_w, list(self.front_wires), **self.ans_kw)
+        if mark_cut:
+            qml.WireCut(wires=self.cut_qubit)
         self.enc(self._back_inputs(inputs), list(self.back_wires[1:]), **self.enc_kw)
         self.ans(back_w, list(self.back_wires), **self.ans_kw)
         return self._measure_back()
-
-    def fragment_qnode(self, fragment: Fragment, device: Any = None) -> qml.QNode:
-        """A standalone QNode ``circuit(inputs, weights)`` of one fragment, on its own wires.
-
-        ``inputs`` are the full ``(..., n_qubits)`` features (the fragment takes its share);
-        ``weights`` are :attr:`front_weights` or :attr:`back_weights`. This is the piece a
-        hardware backend runs; :func:`recombine` combines the results.
-        """
-        dev = device or qml.device("default.qubit", wires=list(fragment.wires))
-        if fragment.side == "front":
-            def circuit(inputs, weights):  # noqa: ANN001 - QNode argument names
-                return self._front(self._front_inputs(inputs), weights, fragment.setting)
-        else:
-            def circuit(inputs, weights):  # noqa: ANN001, F811
-                return self._back(self._back_inputs(inputs), weights, fragment.setting)
-        return qml.QNode(circuit, dev, interface="torch")
 
     # ----------------------------------------------------------------- forward
     def back_distribution(self, x: torch.Tensor) -> torch.Tensor:
@@ -236,12 +153,7 @@ class WireCut(QuantumLayer):
         wf, wb = self.front_weights.to(dt), self.back_weights.to(dt)
         if not self.cut:
             return _run(lambda: self._uncut(x, wf, wb), range(self.n_qubits), dt, dev)
-        xf, xb = self._front_inputs(x), self._back_inputs(x)
-        front = {b: _run(lambda b=b: self._front(xf, wf, b), self.front_wires, dt, dev)
-                 for b in BASES}
-        back = {s: _run(lambda s=s: self._back(xb, wb, s), self.back_wires, dt, dev)
-                for s in PREPARATIONS}
-        return recombine(front, back)
+        return self._split(x, wf, wb)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         check_last_dim(x, self.in_features, type(self).__name__)
@@ -267,8 +179,15 @@ class GainTwin(nn.Module):
     already need 32+. This twin keeps that split: ``layers`` trainable per-feature gain layers
     :math:`x \leftarrow \tanh(g_l \odot x + c_l)` (``n_in + 1`` weights each) and one trainable
     temperature :math:`\tau`, then a fixed, seeded random map :math:`R` (a buffer) to the output:
-    ``softmax(τ R x)`` (probabilities) or ``tanh(τ R x)`` (expectations). Trainable parameters:
-    ``layers · (n_in + 1) + 1`` (10 for S5's 8 features, one layer: the circuit has 10).
+    ``n_out · softmax(τ R x)`` (probabilities scaled to mean 1) or ``tanh(τ R x)``
+    (expectations). Trainable parameters: ``layers · (n_in + 1) + 1`` (10 for S5's 8 features,
+    one layer: the circuit has 10).
+
+    Why the ``n_out`` scale: unscaled, 32 probabilities of about 1/32 each feed the head, whose
+    weights must then grow ~32x before its logits separate the classes; Adam's steps do not grow
+    with that need, and the unscaled twin stayed at the majority class in every seed of 20-epoch
+    BreastMNIST runs (73.08%, while its loss was still falling) — a twin that never learnt, not a
+    fair baseline. Scaled, it learns in the same budget (see experiments/RESULTS.md, S5).
 
     ``temperature`` starts at 2.5: on N(0, 1) features the twin's 32 probabilities then vary
     across samples about as much as S5's circuit's at initialisation (per-outcome std 0.050 vs
@@ -289,4 +208,6 @@ class GainTwin(nn.Module):
         for g, c in zip(self.gains, self.shifts, strict=True):
             x = torch.tanh(g * x + c)
         z = self.temperature * (x @ self.projection.T)
-        return torch.softmax(z, -1) if self.output == "softmax" else torch.tanh(z)
+        if self.output == "softmax":
+            return z.shape[-1] * torch.softmax(z, -1)
+        return torch.tanh(z)
