@@ -480,7 +480,7 @@ def _random_qnode(seed):
 @pytest.mark.parametrize("path", ["auto", "fused"])
 def test_random_circuits(seed, path, monkeypatch):
     if path == "fused":  # force gate blocks / fused unitaries even for tiny batches
-        monkeypatch.setattr(thresholds, "SMALL_STATE", 0)
+        monkeypatch.setattr(thresholds, "GROUP_MAX_WIRES", 1)
     qnode, ws = _random_qnode(seed)
     compare(qnode, ws, torch.rand(4, 3) * 2, seed=seed)
 
@@ -492,7 +492,7 @@ def test_large_batch_quanvolution(rotation):
 
 
 def test_named_circuits_forced_fused_path(monkeypatch):
-    monkeypatch.setattr(thresholds, "SMALL_STATE", 0)
+    monkeypatch.setattr(thresholds, "GROUP_MAX_WIRES", 1)
     test_quanvolution_real_and_complex()
     test_data_reuploading()
     test_amplitude_embedding()
@@ -579,7 +579,7 @@ def test_catalogue_circuit(kw, path, monkeypatch):
     from qclf import circuits
 
     if path == "fused":
-        monkeypatch.setattr(thresholds, "SMALL_STATE", 0)
+        monkeypatch.setattr(thresholds, "GROUP_MAX_WIRES", 1)
 
     qnode, ws = circuits.build_qnode(diff_method="backprop", **kw)
     tape_inputs = qnode.func.__code__.co_varnames[: qnode.func.__code__.co_argcount]
@@ -622,7 +622,7 @@ def test_cuda_matches_cpu():
 @pytest.mark.parametrize("seed", range(20))
 def test_random_circuits_small_gate_by_gate(seed, monkeypatch):
     """The previous small-state path (no layered fusion) stays exact."""
-    monkeypatch.setattr(thresholds, "SMALL_FUSE_MAX_WIRES", 0)
+    monkeypatch.setattr(thresholds, "GROUP_MAX_WIRES", 2)
     qnode, ws = _random_qnode(seed)
     compare(qnode, ws, torch.rand(4, 3) * 2, seed=seed)
 

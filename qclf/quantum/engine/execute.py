@@ -1,12 +1,16 @@
-"""Execution of a bound plan: initial product state, gate runs, measurements.
+"""Execution of a bound plan: initial product state, a schedule of state kernels, measurements.
 
 1. Initial product state: state preparations and single-qubit gates on wires no multi-qubit
    gate has touched yet (they commute with everything before them on other wires) are folded
    into per-wire states whose Kronecker product is the initial state; an RX or RY as the first
    gate on ``|0>`` only needs its first column (a lone RX is S^dagger RY, the constant
-   S^dagger joins the fused rest, so RX angle embeddings keep a real product state).
-2. The rest: batched gates one by one; runs of unbatched gates fused (:mod:`.fusion`).
-3. Measurements (:mod:`.measure`).
+   S^dagger joins the next layer, so RX angle embeddings keep a real product state).
+2. The rest, as a schedule compiled once per plan (:func:`schedule`): single-qubit gates
+   collect into layers applied as Kronecker products over contiguous wire blocks (one GEMM
+   per block, weight-only and batched gates alike); runs of constant permutation/phase gates
+   compose into one gather; diagonal gates multiply; other gates are one GEMM on contiguous
+   wires or, on non-adjacent wires, a permuted GEMM (:mod:`.kernels`).
+3. Measurements (:mod:`.measure`) on the ``(b, 2**n, c)`` real view of the final state.
 """
 
 from __future__ import annotations
@@ -17,12 +21,22 @@ import torch
 from . import thresholds
 from .bind import Bound
 from .errors import UnsupportedCircuit
-from .fusion import block_unitary, blocks, layered_unitary
 from .gates import to_dtype
+from .kernels import (
+    Monomial,
+    apply_contiguous,
+    apply_dense,
+    apply_diagonal,
+    kron2,
+    local_index,
+    product_state,
+)
 from .plan import Gate
-from .state import State, kron_factors
+from .state import kron_factors
 
 _SDG = np.diag([1, -1j])
+#: closed-form gates whose matrix is diagonal
+_DIAGONAL = frozenset({"RZ", "PhaseShift", "CRZ", "ControlledPhaseShift", "MultiRZ", "IsingZZ"})
 
 
 def _first_columns(items, bound: Bound, as_ry=frozenset()) -> dict:
@@ -33,8 +47,7 @@ def _first_columns(items, bound: Bound, as_ry=frozenset()) -> dict:
     out = {}
     for name, group in groups.items():
         ts = [bound.param(g, 0) for _, g in group]
-        shapes = {tuple(t.shape) for t in ts}
-        stacked = torch.stack(ts) if len(shapes) == 1 else None
+        stacked = torch.stack(ts) if len({tuple(t.shape) for t in ts}) == 1 else None
         pieces = [stacked] if stacked is not None else [x[None] for x in ts]
         cols_all = []
         for t in pieces:
@@ -56,7 +69,7 @@ def _sdg_gate(p, bound: Bound) -> Gate:
 
 
 def initial_state(gates, bound: Bound, n: int):
-    """(State, remaining gates) after folding the product-state part (module doc, step 1)."""
+    """(state (B, 2**n), remaining gates) after folding the product-state part (step 1)."""
     entangled: set[int] = set()
     touched: set[int] = set()
     folded: dict[int, list] = {}
@@ -113,6 +126,9 @@ def initial_state(gates, bound: Bound, n: int):
             s = (m @ s[..., None])[..., 0]
         wire_state[p] = s if s.dim() == 2 else s[None]
 
+    if not factors:
+        zero = torch.tensor([[1.0, 0.0]], dtype=bound.rdtype, device=bound.device)
+        return product_state([wire_state.get(p, zero) for p in range(n)]), rest
     zero = None
     for p in range(n):
         if any(p in f[0] for f in factors):
@@ -125,56 +141,140 @@ def initial_state(gates, bound: Bound, n: int):
             s = zero
         factors.append(([p], s))
     factors.sort(key=lambda f: min(f[0]) if f[0] else -1)
-    return State(kron_factors(factors, n, bound.rdtype, bound.device), n), rest
+    pairs = kron_factors(factors, n, bound.rdtype, bound.device)
+    psi = pairs[..., 0] if pairs.shape[-1] == 1 else torch.view_as_complex(pairs.contiguous())
+    return psi, rest
 
 
-def apply_rest(state: State, rest, bound: Bound, n: int, fuse: bool) -> None:
-    """Batched gates one by one, unbatched runs fused (module doc, step 2)."""
-    i = 0
-    while i < len(rest):
-        g = rest[i]
-        if g.batched or not fuse:
-            state.apply(bound.matrix(g), g.pos)
-            i += 1
+# ------------------------------------------------------------------------------ schedule
+
+
+def _blocks(n: int) -> list[range]:
+    """A fixed partition of the wires into contiguous blocks of at most GROUP_MAX_WIRES."""
+    g = max(1, thresholds.GROUP_MAX_WIRES)
+    nb = -(-n // g)
+    sizes = [n // nb + (1 if i < n % nb else 0) for i in range(nb)]
+    out, start = [], 0
+    for s in sizes:
+        out.append(range(start, start + s))
+        start += s
+    return out
+
+
+def _const_np(g: Gate) -> np.ndarray:
+    return g.const.detach().cpu().numpy()
+
+
+def schedule(rest: list[Gate], n: int) -> list[tuple]:
+    """Steps of kernels for the gates after the product state (module doc, step 2)."""
+    steps: list[tuple] = []
+    pending: dict[int, list[Gate]] = {}
+    blocks = _blocks(n)
+
+    def flush():
+        if not pending:
+            return
+        layer = []
+        for blk in blocks:
+            ws = [w for w in blk if w in pending]
+            if ws:
+                lo, hi = min(ws), max(ws)
+                layer.append((lo, hi - lo + 1, [pending.get(w, []) for w in range(lo, hi + 1)]))
+        steps.append(("layer", layer))
+        pending.clear()
+
+    for g in rest:
+        if len(g.pos) == 1:
+            pending.setdefault(g.pos[0], []).append(g)
             continue
-        j = i
-        wires: list[int] = []
-        while j < len(rest) and not rest[j].batched:
-            for p in rest[j].pos:
-                if p not in wires:
-                    wires.append(p)
-            j += 1
-        run = rest[i:j]
-        k = len(wires)
-        i = j
-        if state.t.shape[0] << n < thresholds.SMALL_STATE:  # small: per-op overhead dominates
-            if len(run) > 1 and k <= thresholds.SMALL_FUSE_MAX_WIRES:
-                wires.sort()
-                state.apply(layered_unitary(run, wires, bound), wires)
-            else:
-                for o in run:
-                    state.apply(bound.matrix(o), o.pos)
+        if any(p in pending for p in g.pos):
+            flush()
+        k = len(g.pos)
+        sorted_pos = tuple(sorted(g.pos))
+        if g.const is not None:
+            m = _const_np(g)
+            mono = Monomial.of_matrix(m, g.pos, n)
+            if mono is not None:
+                if steps and steps[-1][0] == "mono":
+                    steps[-1] = ("mono", steps[-1][1].then(mono))
+                else:
+                    steps.append(("mono", mono))
+                continue
+            if np.allclose(m, np.diag(np.diag(m))):
+                steps.append(("diag", g, local_index(g.pos, n)))
+                continue
+        elif g.name in _DIAGONAL:
+            steps.append(("diag", g, local_index(g.pos, n)))
             continue
-        blks = blocks(run, bound)
-        # cost model (multiply-adds + ~3 copies per application): fuse the run if cheaper
-        per_state = sum((1 << len(bp)) + 3 for bp, _ in blks)
-        b = state.t.shape[0]
-        gate_by_gate = b * (1 << n) * per_state
-        fused = (1 << k) * (1 << k) * per_state + b * (1 << n) * ((1 << k) + 3)
-        if len(blks) > 1 and k <= thresholds.FUSE_MAX_WIRES and fused < gate_by_gate:
-            wires.sort()
-            local = {p: idx for idx, p in enumerate(wires)}
-            u = block_unitary(blks, [[local[p] for p in bp] for bp, _ in blks], k, bound)
-            state.apply(u, wires)
+        if sorted_pos == tuple(range(sorted_pos[0], sorted_pos[0] + k)):
+            # reorder the local basis from the gate's wire order to ascending wire order
+            perm = None
+            if sorted_pos != g.pos:
+                perm = local_index([sorted_pos.index(p) for p in g.pos], k)
+            steps.append(("contig", g, sorted_pos[0], k, perm))
         else:
-            for bp, m in blks:
-                state.apply(m, bp)
+            steps.append(("dense", g))
+    flush()
+    return steps
+
+
+def _layer_matrix(wire_gates: list[list[Gate]], bound: Bound) -> torch.Tensor | None:
+    """Kronecker product over consecutive wires of each wire's composed gates."""
+    total = None
+    for gates in wire_gates:
+        m = None
+        for g in gates:
+            a = bound.matrix(g)
+            if m is None:
+                m = a
+            else:
+                if a.is_complex() != m.is_complex():
+                    a, m = a.to(bound.cdtype), m.to(bound.cdtype)
+                m = a @ m
+        if m is None:
+            m = torch.eye(2, dtype=bound.rdtype, device=bound.device)
+        total = m if total is None else kron2(total, m)
+    return total
+
+
+def run_schedule(psi: torch.Tensor, steps, bound: Bound, n: int) -> torch.Tensor:
+    for step in steps:
+        kind = step[0]
+        if kind == "layer":
+            for start, k, wire_gates in step[1]:
+                psi = apply_contiguous(psi, _layer_matrix(wire_gates, bound), start, k, n)
+        elif kind == "mono":
+            psi = step[1].apply(psi)
+        elif kind == "diag":
+            _, g, loc = step
+            m = bound.matrix(g)
+            loc_t = bound.const(("loc", g.pos), lambda loc=loc: loc, torch.long)
+            psi = apply_diagonal(psi, torch.diagonal(m, dim1=-2, dim2=-1), loc_t)
+        elif kind == "contig":
+            _, g, start, k, perm = step
+            m = bound.matrix(g)
+            if perm is not None:
+                p = bound.const(("perm", g.pos), lambda perm=perm: perm, torch.long)
+                m = m.index_select(-1, p).index_select(-2, p)
+            psi = apply_contiguous(psi, m, start, k, n)
+        else:
+            g = step[1]
+            psi = apply_dense(psi, bound.matrix(g), g.pos, n)
+    return psi
 
 
 def final_state(gates, bound: Bound, n: int, fuse: bool, rotation) -> torch.Tensor:
-    """The canonical (b, 2**n, c) state after ``gates`` (and the measurement ``rotation``)."""
-    state, rest = initial_state(gates, bound, n)
+    """The canonical state (B, 2**n), real or complex, after ``gates`` and ``rotation``."""
+    psi, rest = initial_state(gates, bound, n)
     if rotation:
         rest = rest + rotation
-    apply_rest(state, rest, bound, n, fuse)
-    return state.canonical()
+    key = ("schedule", fuse)
+    steps = bound.plan.consts.get(key) if not bound.plan.has_dynamic else None
+    if steps is None:
+        if fuse:
+            steps = schedule(rest, n)
+        else:  # one step per gate (tests compare both)
+            steps = [s for g in rest for s in schedule([g], n)]
+        if not bound.plan.has_dynamic:
+            bound.plan.consts[key] = steps
+    return run_schedule(psi, steps, bound, n)

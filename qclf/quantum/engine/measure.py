@@ -16,8 +16,9 @@ from pennylane.measurements import ExpectationMP, ProbabilityMP, VarianceMP
 from .errors import UnsupportedCircuit
 from .expand import expand_operations
 from .gates import parity_signs
+from .kernels import apply_contiguous, apply_dense
 from .plan import CircuitPlan, Gate
-from .state import State, marginal, probs_from_state
+from .state import as_pair, marginal, probs_from_state
 
 _H = np.array([[1, 1], [1, -1]]) / np.sqrt(2)
 _HSDG = np.array([[1, -1j], [1, 1j]]) / np.sqrt(2)
@@ -212,23 +213,24 @@ class MeasurementPlan:
 
     # ----------------------------------------------------------------------- evaluate
     def frame_values(self, psi, bound, prerotated: bool) -> list[torch.Tensor]:
-        """Per frame: (b, T) Pauli-word expectations, or (b, 2**k) probabilities."""
+        """Per frame: (b, T) Pauli-word expectations, or (b, 2**k) probabilities.
+
+        ``psi``: the canonical state (b, 2**n), real or complex."""
         n = self.n
         out = []
         for f in self.frames:
             if f.diag is not None:
-                st = State(psi, n)
+                st = psi
                 for g in f.diag:
-                    st.apply(g.const, g.pos)
-                out.append(marginal(probs_from_state(st.canonical()), f.positions, n))
+                    st = apply_dense(st, g.const, g.pos, n)
+                out.append(marginal(probs_from_state(as_pair(st)), f.positions, n))
                 continue
             rot = [] if prerotated else [(p, b) for p, b in sorted(f.bases.items()) if b != "Z"]
-            st_f = psi
-            if rot:
-                st = State(psi, n)
-                for p, b in rot:
-                    st.apply(bound.const(("rot", b), lambda b=b: _H if b == "X" else _HSDG), [p])
-                st_f = st.canonical()
+            st = psi
+            for p, b in rot:
+                m = bound.const(("rot", b), lambda b=b: _H if b == "X" else _HSDG)
+                st = apply_contiguous(st, m, p, 1, n)
+            st_f = as_pair(st)
             c = st_f.shape[-1]
             sq = (st_f * st_f).reshape(st_f.shape[0], -1)
             s = bound.const(
@@ -247,7 +249,7 @@ class MeasurementPlan:
 
         def probs():
             if "p" not in cache:
-                cache["p"] = probs_from_state(psi)
+                cache["p"] = probs_from_state(as_pair(psi))
             return cache["p"]
 
         like = torch.zeros(psi.shape[0], dtype=bound.rdtype, device=psi.device)

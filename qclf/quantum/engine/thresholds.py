@@ -34,3 +34,8 @@ PLAN_CACHE_SIZE = 16
 #: 12 qubits, batch 256, forward + backward).
 MEMORY_FRACTION = 0.5
 STATE_COPIES = 8
+
+#: single-qubit gate layers are applied as Kronecker products over blocks of at most this many
+#: contiguous wires (one GEMM per block on the canonical state); 4: a 16x16 block keeps the
+#: GEMM cheap next to the state's memory traffic up to 12 qubits.
+GROUP_MAX_WIRES = 4
