@@ -96,7 +96,7 @@ class Bound:
         """Matrix of a gate: (K, K) or batched (B, K, K), real or complex."""
         if g.const is not None:
             return g.const
-        m = self._pre.get(id(g))
+        m = self._pre.get(id(g.origin or g))
         if m is not None:
             return m
         params = [self.param(g, j) for j in range(g.num_params)]

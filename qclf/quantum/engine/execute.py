@@ -165,57 +165,132 @@ def _const_np(g: Gate) -> np.ndarray:
     return g.const.detach().cpu().numpy()
 
 
-def schedule(rest: list[Gate], n: int) -> list[tuple]:
-    """Steps of kernels for the gates after the product state (module doc, step 2)."""
-    steps: list[tuple] = []
-    pending: dict[int, list[Gate]] = {}
-    blocks = _blocks(n)
+def _gate_step(g: Gate, n: int) -> tuple:
+    """The kernel step of one multi-qubit gate."""
+    k = len(g.pos)
+    sorted_pos = tuple(sorted(g.pos))
+    if g.const is not None:
+        m = _const_np(g)
+        mono = Monomial.of_matrix(m, g.pos, n)
+        if mono is not None:
+            return ("mono", mono)
+        if np.allclose(m, np.diag(np.diag(m))):
+            return ("diag", g, local_index(g.pos, n))
+    elif g.name in _DIAGONAL:
+        return ("diag", g, local_index(g.pos, n))
+    if sorted_pos == tuple(range(sorted_pos[0], sorted_pos[0] + k)):
+        perm = None
+        if sorted_pos != g.pos:  # local basis in ascending wire order
+            perm = local_index([sorted_pos.index(p) for p in g.pos], k)
+        return ("contig", g, sorted_pos[0], k, perm)
+    return ("dense", g)
 
-    def flush():
-        if not pending:
+
+def _is_monomial(g: Gate, n: int) -> bool:
+    return g.const is not None and Monomial.of_matrix(_const_np(g), g.pos, n) is not None
+
+
+class _Scheduler:
+    """Greedy schedule (module doc, step 2): pending single-qubit layers, composed constant
+    permutations, and blocks: runs of unbatched gates around parameterised multi-qubit gates
+    within ``BLOCK_MAX_WIRES`` contiguous wires, built as one small matrix."""
+
+    def __init__(self, n: int, use_blocks: bool):
+        self.n, self.use_blocks = n, use_blocks
+        self.steps: list[tuple] = []
+        self.pending: dict[int, list[Gate]] = {}
+        self.block: list[Gate] = []
+        self.span: tuple[int, int] | None = None
+        self.touched: set[int] = set()
+        self.wire_blocks = _blocks(n)
+
+    def emit(self, step):
+        if step[0] == "mono" and self.steps and self.steps[-1][0] == "mono":
+            self.steps[-1] = ("mono", self.steps[-1][1].then(step[1]))
+        else:
+            self.steps.append(step)
+
+    def flush_pending(self, wires=None):
+        wires = set(self.pending) if wires is None else set(wires) & set(self.pending)
+        if not wires:
             return
         layer = []
-        for blk in blocks:
-            ws = [w for w in blk if w in pending]
+        for blk in self.wire_blocks:
+            ws = [w for w in blk if w in wires]
             if ws:
                 lo, hi = min(ws), max(ws)
-                layer.append((lo, hi - lo + 1, [pending.get(w, []) for w in range(lo, hi + 1)]))
-        steps.append(("layer", layer))
-        pending.clear()
+                gl = [self.pending.get(w, []) if w in wires else [] for w in range(lo, hi + 1)]
+                layer.append((lo, hi - lo + 1, gl))
+        for w in wires:
+            del self.pending[w]
+        self.emit(("layer", layer))
 
-    for g in rest:
+    def flush_block(self):
+        if not self.block:
+            return
+        gates, (lo, hi) = self.block, self.span
+        self.block, self.span, self.touched = [], None, set()
+        if len(gates) == 1 and len(gates[0].pos) > 1:
+            self.emit(_gate_step(gates[0], self.n))
+            return
+        k = hi - lo + 1
+        local = [g.moved(tuple(p - lo for p in g.pos)) for g in gates]
+        inner = _Scheduler(k, use_blocks=False)
+        for g in local:
+            inner.add(g)
+        const = all(g.const is not None and g.static for g in gates)
+        self.emit(("block", lo, k, inner.finish(), const, tuple(id(g) for g in gates)))
+
+    def _absorb(self, g: Gate) -> bool:
+        """Add ``g`` (unbatched) to the open block if the span allows; pending gates on its
+        wires come first (they commute with the block's earlier gates)."""
+        lo = min(g.pos) if self.span is None else min(self.span[0], *g.pos)
+        hi = max(g.pos) if self.span is None else max(self.span[1], *g.pos)
+        if hi - lo + 1 > thresholds.BLOCK_MAX_WIRES:
+            return False
+        if any(g2.batched for w in g.pos for g2 in self.pending.get(w, [])):
+            return False
+        for w in g.pos:
+            self.block.extend(self.pending.pop(w, []))
+        self.block.append(g)
+        self.span = (lo, hi)
+        self.touched.update(g.pos)
+        return True
+
+    def add(self, g: Gate):
         if len(g.pos) == 1:
-            pending.setdefault(g.pos[0], []).append(g)
-            continue
-        if any(p in pending for p in g.pos):
-            flush()
-        k = len(g.pos)
-        sorted_pos = tuple(sorted(g.pos))
-        if g.const is not None:
-            m = _const_np(g)
-            mono = Monomial.of_matrix(m, g.pos, n)
-            if mono is not None:
-                if steps and steps[-1][0] == "mono":
-                    steps[-1] = ("mono", steps[-1][1].then(mono))
-                else:
-                    steps.append(("mono", mono))
-                continue
-            if np.allclose(m, np.diag(np.diag(m))):
-                steps.append(("diag", g, local_index(g.pos, n)))
-                continue
-        elif g.name in _DIAGONAL:
-            steps.append(("diag", g, local_index(g.pos, n)))
-            continue
-        if sorted_pos == tuple(range(sorted_pos[0], sorted_pos[0] + k)):
-            # reorder the local basis from the gate's wire order to ascending wire order
-            perm = None
-            if sorted_pos != g.pos:
-                perm = local_index([sorted_pos.index(p) for p in g.pos], k)
-            steps.append(("contig", g, sorted_pos[0], k, perm))
-        else:
-            steps.append(("dense", g))
-    flush()
-    return steps
+            w = g.pos[0]
+            if w in self.touched:
+                if not g.batched:
+                    self.block.append(g)
+                    return
+                self.flush_block()
+            self.pending.setdefault(w, []).append(g)
+            return
+        parametrised = g.const is None or not _is_monomial(g, self.n)
+        if self.use_blocks and not g.batched and (parametrised or self.block):
+            if self._absorb(g):
+                return
+            self.flush_block()
+            if parametrised and self._absorb(g):
+                return
+        if self.block and self.touched & set(g.pos):
+            self.flush_block()
+        self.flush_pending(g.pos)
+        self.emit(_gate_step(g, self.n))
+
+    def finish(self) -> list[tuple]:
+        self.flush_block()
+        self.flush_pending()
+        return self.steps
+
+
+def schedule(rest: list[Gate], n: int, use_blocks: bool = True) -> list[tuple]:
+    """Steps of kernels for the gates after the product state (module doc, step 2)."""
+    sch = _Scheduler(n, use_blocks)
+    for g in rest:
+        sch.add(g)
+    return sch.finish()
 
 
 def _layer_matrix(wire_gates: list[list[Gate]], bound: Bound) -> torch.Tensor | None:
@@ -243,12 +318,22 @@ def run_schedule(psi: torch.Tensor, steps, bound: Bound, n: int) -> torch.Tensor
         if kind == "layer":
             for start, k, wire_gates in step[1]:
                 psi = apply_contiguous(psi, _layer_matrix(wire_gates, bound), start, k, n)
+        elif kind == "block":
+            _, start, k, inner, const, ident = step
+            u = bound.plan.consts.get(("block", ident)) if const else None
+            if u is None:
+                with torch.set_grad_enabled(torch.is_grad_enabled() and not const):
+                    eye = torch.eye(1 << k, dtype=bound.rdtype, device=bound.device)
+                    u = run_schedule(eye, inner, bound, k).transpose(0, 1)  # rows: U e_j
+                if const:
+                    bound.plan.consts[("block", ident)] = u
+            psi = apply_contiguous(psi, u, start, k, n)
         elif kind == "mono":
             psi = step[1].apply(psi)
         elif kind == "diag":
             _, g, loc = step
             m = bound.matrix(g)
-            loc_t = bound.const(("loc", g.pos), lambda loc=loc: loc, torch.long)
+            loc_t = bound.const(("loc", g.pos, n), lambda loc=loc: loc, torch.long)
             psi = apply_diagonal(psi, torch.diagonal(m, dim1=-2, dim2=-1), loc_t)
         elif kind == "contig":
             _, g, start, k, perm = step
@@ -271,10 +356,8 @@ def final_state(gates, bound: Bound, n: int, fuse: bool, rotation) -> torch.Tens
     key = ("schedule", fuse)
     steps = bound.plan.consts.get(key) if not bound.plan.has_dynamic else None
     if steps is None:
-        if fuse:
-            steps = schedule(rest, n)
-        else:  # one step per gate (tests compare both)
-            steps = [s for g in rest for s in schedule([g], n)]
+        # fuse=False: one step per gate (tests compare both)
+        steps = schedule(rest, n) if fuse else [s for g in rest for s in schedule([g], n)]
         if not bound.plan.has_dynamic:
             bound.plan.consts[key] = steps
     return run_schedule(psi, steps, bound, n)

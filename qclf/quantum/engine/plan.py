@@ -15,6 +15,7 @@ gives a different key and compiles again: a plan is never reused for another str
 
 from __future__ import annotations
 
+import dataclasses
 from collections import OrderedDict
 from dataclasses import dataclass, field
 
@@ -48,6 +49,11 @@ class Gate:
     hyper: dict = field(default_factory=dict)
     state_prep: bool = False
     static: bool = True
+    origin: Gate | None = None  # the plan's gate this one is a re-positioned copy of
+
+    def moved(self, pos: tuple[int, ...]) -> Gate:
+        """This gate on other wire positions (same parameters and matrix)."""
+        return dataclasses.replace(self, pos=pos, origin=self.origin or self)
 
     @property
     def num_params(self) -> int:

@@ -7,21 +7,10 @@ patched in tests to force a path; nothing else reads module globals at run time.
 
 from __future__ import annotations
 
-#: batch x 2**n below which gates are applied one matrix at a time without the realified GEMM
-#: (per-op overhead dominates); above it weight-only runs are merged into blocks and fused when
-#: the cost model says so. 2**14: the 4-qubit quanvolution crosses over between batch 512
-#: and 2048 (old engine, measured 2026-11-24).
-SMALL_STATE = 1 << 14
-
-#: widest weight-only run fused into one unitary for small states (layer krons + constant
-#: blocks); 7 qubits: a 128x128 complex product per layer is still cheaper than ~3n tiny ops.
-SMALL_FUSE_MAX_WIRES = 7
-
-#: widest run fused into one unitary for large states (1024x1024 build vs gate-by-gate).
-FUSE_MAX_WIRES = 10
-
-#: consecutive weight-only gates on at most this many wires become one block matrix.
-BLOCK_MAX_WIRES = 3
+#: runs of weight-only gates around parameterised multi-qubit gates (CRZ, CRX, IsingXX, ...)
+#: within a span of at most this many contiguous wires become one block matrix, built from the
+#: small gate matrices and applied with one GEMM (8-qubit QCNN: ~90 gates -> ~15 state passes).
+BLOCK_MAX_WIRES = 4
 
 #: operations wider than this are decomposed (when they can be) instead of using op.matrix().
 MAX_MATRIX_WIRES = 8
