@@ -64,31 +64,17 @@ class Bound:
 
     def prefetch(self, gates) -> None:
         """Build the matrices of same-kind closed-form gates together (one gather each)."""
-        groups: dict = {}
-        for g in gates:
-            if g.const is not None or g.name not in GATES or not g.srcs:
-                continue
-            kinds = tuple(kind for kind, _ in g.srcs)
-            if not all(k in ("u", "b") for k in kinds):
-                continue
-            if any(v.dim() != 0 for _, v in g.srcs):
-                continue
-            groups.setdefault((g.name, len(g.pos), kinds), []).append(g)
-        for (name, k, kinds), group in groups.items():
-            if len(group) < 2:
-                continue
-            key = ("group", tuple(id(g) for g in group))
-            idx = self.plan.consts.get(key)
-            if idx is None:
-                idx = [torch.stack([g.srcs[j][1] for g in group]).to(self.device)
-                       for j in range(len(kinds))]  # fmt: skip
-                if all(g.static for g in group):
-                    self.plan.consts[key] = idx
+        static = all(g.static for g in gates)
+        groups = self.plan.consts.get("prefetch") if static else None
+        if groups is None:
+            groups = _groups(gates, self.device)
+            if static:
+                self.plan.consts["prefetch"] = groups
+        for name, k, kinds, group, idx in groups:
             params = [self.flat_u[ix] if kind == "u" else self.flat_b[:, ix]
                       for kind, ix in zip(kinds, idx, strict=True)]  # fmt: skip
             mats = GATES[name].build(list(torch.broadcast_tensors(*params)), k, self.cdtype)
-            batched = "b" in kinds
-            for g, m in zip(group, mats.unbind(1 if batched else 0), strict=True):
+            for g, m in zip(group, mats.unbind(1 if "b" in kinds else 0), strict=True):
                 self._pre[id(g)] = m
 
     # -------------------------------------------------------------------- matrices
@@ -123,3 +109,23 @@ class Bound:
             m = to_dtype(val, dtype, self.device)
             self.plan.consts[ck] = m
         return m
+
+
+def _groups(gates, device) -> list[tuple]:
+    """Same-kind closed-form gates with scalar flat parameters: (name, wires, kinds, gates,
+    index tensors per parameter)."""
+    groups: dict = {}
+    for g in gates:
+        if g.const is not None or g.name not in GATES or not g.srcs:
+            continue
+        kinds = tuple(kind for kind, _ in g.srcs)
+        if not all(k in ("u", "b") for k in kinds) or any(v.dim() != 0 for _, v in g.srcs):
+            continue
+        groups.setdefault((g.name, len(g.pos), kinds), []).append(g)
+    out = []
+    for (name, k, kinds), group in groups.items():
+        if len(group) >= 2:
+            idx = [torch.stack([g.srcs[j][1] for g in group]).to(device)
+                   for j in range(len(kinds))]  # fmt: skip
+            out.append((name, k, kinds, group, idx))
+    return out

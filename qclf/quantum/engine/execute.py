@@ -68,25 +68,19 @@ def _sdg_gate(p, bound: Bound) -> Gate:
     return g
 
 
-def initial_state(gates, bound: Bound, n: int):
-    """(state (B, 2**n), remaining gates) after folding the product-state part (step 1)."""
+def _fold(gates):
+    """Split ``gates`` into state preparations, per-wire folded gates and the rest (step 1)."""
     entangled: set[int] = set()
     touched: set[int] = set()
     folded: dict[int, list] = {}
-    factors: list = []
+    preps: list[Gate] = []
     rest: list = []
     for g in gates:
         pos = g.pos
         if g.state_prep:
             if any(p in touched for p in pos):
                 raise UnsupportedCircuit(f"{g.name} after other operations on its wires")
-            st = bound.param(g, 0)
-            st = to_dtype(st, bound.cdtype if st.is_complex() else bound.rdtype, bound.device)
-            if st.dim() == 1:
-                st = st[None]
-            if st.shape[-1] != 1 << len(pos):
-                raise UnsupportedCircuit(f"{g.name} state has the wrong size")
-            factors.append((list(pos), st))
+            preps.append(g)
             touched.update(pos)
             entangled.update(pos)
             continue
@@ -99,12 +93,32 @@ def initial_state(gates, bound: Bound, n: int):
         rest.append(g)
         touched.update(pos)
         entangled.update(pos)
-
     lone_rx = [p for p, w in folded.items() if len(w) == 1 and w[0].name == "RX" and w[0].srcs]
-    if lone_rx and rest:
-        rest = [_sdg_gate(p, bound) for p in lone_rx] + rest
-    else:
+    if not rest:
         lone_rx = []
+    return preps, folded, lone_rx, rest
+
+
+def initial_state(gates, bound: Bound, n: int):
+    """(state (B, 2**n), remaining gates) after folding the product-state part (step 1)."""
+    static = not bound.plan.has_dynamic
+    fold = bound.plan.consts.get("fold") if static else None
+    if fold is None:
+        fold = _fold(gates)
+        if static:
+            bound.plan.consts["fold"] = fold
+    preps, folded, lone_rx, rest = fold
+    factors: list = []
+    for g in preps:
+        st = bound.param(g, 0)
+        st = to_dtype(st, bound.cdtype if st.is_complex() else bound.rdtype, bound.device)
+        if st.dim() == 1:
+            st = st[None]
+        if st.shape[-1] != 1 << len(g.pos):
+            raise UnsupportedCircuit(f"{g.name} state has the wrong size")
+        factors.append((list(g.pos), st))
+    if lone_rx:
+        rest = [_sdg_gate(p, bound) for p in lone_rx] + rest
     first_cols = _first_columns(
         [(p, w[0]) for p, w in folded.items() if w[0].name in ("RX", "RY") and w[0].srcs],
         bound,
@@ -152,6 +166,8 @@ def initial_state(gates, bound: Bound, n: int):
 def _blocks(n: int) -> list[range]:
     """A fixed partition of the wires into contiguous blocks of at most GROUP_MAX_WIRES."""
     g = max(1, thresholds.GROUP_MAX_WIRES)
+    if n <= thresholds.FULL_LAYER_MAX_WIRES:
+        g = max(g, n)
     nb = -(-n // g)
     sizes = [n // nb + (1 if i < n % nb else 0) for i in range(nb)]
     out, start = [], 0
@@ -276,7 +292,8 @@ class _Scheduler:
                 return
         if self.block and self.touched & set(g.pos):
             self.flush_block()
-        self.flush_pending(g.pos)
+        if any(p in self.pending for p in g.pos):
+            self.flush_pending()  # all of them: one layer instead of several partial ones
         self.emit(_gate_step(g, self.n))
 
     def finish(self) -> list[tuple]:

@@ -39,6 +39,8 @@ class _SharedMatrixGemm(torch.autograd.Function):
     @staticmethod
     def forward(ctx, m, s3):
         ctx.save_for_backward(m, s3)
+        if s3.shape[-1] == 1:  # one GEMM (N, K) @ (K, K) instead of N tiny ones
+            return (s3[..., 0] @ m.transpose(0, 1))[..., None]
         return torch.matmul(m, s3)
 
     @staticmethod
@@ -46,7 +48,10 @@ class _SharedMatrixGemm(torch.autograd.Function):
         m, s3 = ctx.saved_tensors
         grad_m = grad_s = None
         if ctx.needs_input_grad[1]:
-            grad_s = torch.matmul(m.conj().transpose(0, 1), g)
+            if g.shape[-1] == 1:
+                grad_s = (g[..., 0] @ m.conj())[..., None]
+            else:
+                grad_s = torch.matmul(m.conj().transpose(0, 1), g)
         if ctx.needs_input_grad[0]:
             kk = m.shape[0]
             gk = g.transpose(0, 1).reshape(kk, -1)  # (K, N*R)

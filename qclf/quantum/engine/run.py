@@ -20,7 +20,9 @@ def run_plan(plan: CircuitPlan, ops: Sequence, *, fuse: bool = True) -> list[tor
         gates = plan.gates(ops)
         batched = bound.batch is not None or any(g.batched for g in gates)
         batch = bound.batch or 1
-        check_memory(plan.n, batch, plan.rdtype, plan.device)
+        if ("memory checked", batch) not in plan.consts:
+            check_memory(plan.n, batch, plan.rdtype, plan.device)
+            plan.consts[("memory checked", batch)] = True
         mplan = plan.measurements
         psi = final_state(gates, bound, plan.n, fuse, mplan.rotation)
         return mplan.evaluate(psi, bound, batched, prerotated=bool(mplan.rotation), batch=batch)

@@ -28,3 +28,8 @@ STATE_COPIES = 8
 #: contiguous wires (one GEMM per block on the canonical state); 4: a 16x16 block keeps the
 #: GEMM cheap next to the state's memory traffic up to 12 qubits.
 GROUP_MAX_WIRES = 4
+
+#: up to this many qubits a single-qubit layer is one Kronecker product over all wires and one
+#: plain GEMM (B, 2**n) @ (2**n, 2**n): at 5 qubits, batch 64, two 8x8/4x4 block GEMMs cost
+#: ~27 us each through broadcast batched matmul, the 32x32 GEMM ~5 us.
+FULL_LAYER_MAX_WIRES = 6
