@@ -22,6 +22,7 @@ RandomLayers (3 x 12); the 8-qubit QCNN at 512; and one call at batch 1 (5 qubit
 from __future__ import annotations
 
 import argparse
+import contextlib
 import ctypes
 import json
 import math
@@ -39,16 +40,15 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from qclf.circuits import build_qnode, qcnn_readout  # noqa: E402
+
 from qclf.quantum import TorchLayer  # noqa: E402
 
 # ------------------------------------------------------------------------ fair timing
 
 
 def _trim_heap() -> None:
-    try:
+    with contextlib.suppress(OSError):  # not glibc: nothing to trim
         ctypes.CDLL("libc.so.6").malloc_trim(0)
-    except OSError:  # pragma: no cover - not glibc
-        pass
 
 
 def _rss() -> int:
@@ -160,8 +160,8 @@ def _quanv():
 
 
 def _qcnn():
-    qnode, ws = build_qnode(8, "hadamard_angle", "qcnn", depth=3,
-                            measure_wires=qcnn_readout(range(8), 3), diff_method="backprop")  # fmt: skip
+    qnode, ws = build_qnode(8, "hadamard_angle", "qcnn", depth=3, diff_method="backprop",
+                            measure_wires=qcnn_readout(range(8), 3))  # fmt: skip
     return qnode, ws, 8
 
 

@@ -347,6 +347,10 @@ def run_schedule(psi: torch.Tensor, steps, bound: Bound, n: int) -> torch.Tensor
             psi = apply_contiguous(psi, u, start, k, n)
         elif kind == "mono":
             psi = step[1].apply(psi)
+        elif kind == "unitary":
+            eye = torch.eye(1 << n, dtype=bound.rdtype, device=bound.device)
+            u = run_schedule(eye, step[1], bound, n).transpose(0, 1)  # rows of eye: U e_j
+            psi = apply_contiguous(psi, u, 0, n, n)
         elif kind == "diag":
             _, g, loc = step
             m = bound.matrix(g)
@@ -365,6 +369,38 @@ def run_schedule(psi: torch.Tensor, steps, bound: Bound, n: int) -> torch.Tensor
     return psi
 
 
+def _unbatched(step) -> bool:
+    kind = step[0]
+    if kind == "layer":
+        return not any(g.batched for _, _, wgs in step[1] for gl in wgs for g in gl)
+    if kind in ("mono", "block"):
+        return True
+    return not step[1].batched
+
+
+def fuse_runs(steps: list[tuple]) -> list[tuple]:
+    """Runs of two or more unbatched steps as one ("unitary", steps): built on the identity
+    (2**n states) and applied with one GEMM, for batches much larger than 2**n."""
+    out: list[tuple] = []
+    run: list[tuple] = []
+
+    def close():
+        if len(run) >= 2:
+            out.append(("unitary", list(run)))
+        else:
+            out.extend(run)
+        run.clear()
+
+    for st in steps:
+        if _unbatched(st):
+            run.append(st)
+        else:
+            close()
+            out.append(st)
+    close()
+    return out
+
+
 def final_state(gates, bound: Bound, n: int, fuse: bool, rotation) -> torch.Tensor:
     """The canonical state (B, 2**n), real or complex, after ``gates`` and ``rotation``."""
     psi, rest = initial_state(gates, bound, n)
@@ -377,4 +413,9 @@ def final_state(gates, bound: Bound, n: int, fuse: bool, rotation) -> torch.Tens
         steps = schedule(rest, n) if fuse else [s for g in rest for s in schedule([g], n)]
         if not bound.plan.has_dynamic:
             bound.plan.consts[key] = steps
+    if fuse and psi.shape[0] >= thresholds.RUN_FUSE_MIN_RATIO << n:
+        fused = bound.plan.consts.get(("fused", id(steps)))
+        if fused is None:
+            fused = bound.plan.consts[("fused", id(steps))] = fuse_runs(steps)
+        steps = fused
     return run_schedule(psi, steps, bound, n)

@@ -33,3 +33,8 @@ GROUP_MAX_WIRES = 4
 #: plain GEMM (B, 2**n) @ (2**n, 2**n): at 5 qubits, batch 64, two 8x8/4x4 block GEMMs cost
 #: ~27 us each through broadcast batched matmul, the 32x32 GEMM ~5 us.
 FULL_LAYER_MAX_WIRES = 6
+
+#: a run of weight-only steps becomes one 2**n x 2**n unitary (built on the identity, applied
+#: with one GEMM) when the batch is at least this many times 2**n: 4-qubit quanvolution at
+#: 12,544 circuits, 5 state passes -> 1 GEMM.
+RUN_FUSE_MIN_RATIO = 4
