@@ -21,7 +21,8 @@ def _dev(n, **kw):
     return qml.device("default.qubit", wires=n, **kw)
 
 
-def compare(qnode, weight_shapes, x, *, dtype=torch.float64, seed=0, check_grad=True):
+def compare(qnode, weight_shapes, x, *, dtype=torch.float64, seed=0, check_grad=True, tol=None,
+            gtol=None):
     """Build both layers with identical weights and compare outputs and gradients."""
     torch.manual_seed(seed)
     ref = qml.qnn.TorchLayer(qnode, weight_shapes)
@@ -37,14 +38,14 @@ def compare(qnode, weight_shapes, x, *, dtype=torch.float64, seed=0, check_grad=
     assert new.compiled, new.fallback_reason
     assert ya.shape == yb.shape
     assert ya.dtype == yb.dtype
-    tol = VAL_TOL if dtype == torch.float64 else 1e-5
+    tol = tol if tol is not None else VAL_TOL if dtype == torch.float64 else 1e-5
     np.testing.assert_allclose(yb.detach().numpy(), ya.detach().numpy(), atol=tol, rtol=0)
     if not check_grad:
         return yb
     g = torch.randn(ya.shape, dtype=ya.dtype, generator=torch.Generator().manual_seed(seed))
     (ya * g).sum().backward()
     (yb * g).sum().backward()
-    gtol = GRAD_TOL if dtype == torch.float64 else 1e-3
+    gtol = gtol if gtol is not None else GRAD_TOL if dtype == torch.float64 else 1e-3
     if xa.grad is not None or xb.grad is not None:
         np.testing.assert_allclose(xb.grad.numpy(), xa.grad.numpy(), atol=gtol, rtol=0)
     for name, p in ref.named_parameters():

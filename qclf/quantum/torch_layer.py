@@ -8,7 +8,7 @@ import os
 import pennylane as qml
 import torch
 
-from .engine import PlanCache, StrictModeError, UnsupportedCircuit, run_plan
+from .engine import MemoryLimitExceeded, PlanCache, StrictModeError, UnsupportedCircuit, run_plan
 
 __all__ = ["TorchLayer", "SUPPORTED_DEVICES", "strict_default"]
 
@@ -123,6 +123,8 @@ class TorchLayer(qml.qnn.TorchLayer):
             return super()._evaluate_qnode(x)
         try:
             res = self._evaluate_compiled(x)
+        except MemoryLimitExceeded:
+            raise  # PennyLane would try to allocate the same states
         except UnsupportedCircuit as exc:
             if self.strict:
                 raise StrictModeError(self._strict_message(str(exc))) from exc

@@ -53,11 +53,10 @@ class _SharedMatrixGemm(torch.autograd.Function):
             else:
                 grad_s = torch.matmul(m.conj().transpose(0, 1), g)
         if ctx.needs_input_grad[0]:
-            kk = m.shape[0]
-            gk = g.transpose(0, 1).reshape(kk, -1)  # (K, N*R)
-            sk = s3.transpose(0, 1).reshape(kk, -1)
-            acc = torch.zeros(kk, kk, dtype=torch.complex128 if m.is_complex() else torch.float64,
-                              device=m.device)  # fmt: skip
+            gk = g.transpose(0, 1).reshape(m.shape[0], -1)  # (K_out, N*R)
+            sk = s3.transpose(0, 1).reshape(m.shape[1], -1)  # (K_in, N*R)
+            acc = torch.zeros(*m.shape, device=m.device,
+                              dtype=torch.complex128 if m.is_complex() else torch.float64)
             for c in range(0, gk.shape[1], _CHUNK):
                 acc += (gk[:, c : c + _CHUNK] @ sk[:, c : c + _CHUNK].conj().transpose(0, 1)).to(
                     acc.dtype
@@ -70,13 +69,28 @@ _CHUNK = 4096
 
 
 def _shared_gemm(m: torch.Tensor, s3: torch.Tensor) -> torch.Tensor:
-    if m.requires_grad and m.real.dtype == torch.float32 and s3.numel() > _CHUNK * m.shape[0]:
+    """``m @ s3`` for ``s3`` (N, K, R); accurate gradient of ``m`` when it needs one."""
+    if m.requires_grad and m.real.dtype == torch.float32 and s3.numel() > _CHUNK * m.shape[1]:
         return _SharedMatrixGemm.apply(m, s3)
+    if s3.shape[-1] == 1:
+        return (s3[..., 0] @ m.transpose(0, 1))[..., None]
     return torch.matmul(m, s3)
+
+
+def _real_times_complex(s: torch.Tensor, m: torch.Tensor) -> torch.Tensor:
+    """``s @ m.T`` for a real state (N, K) and a complex matrix as one real GEMM (N, K) @
+    (K, 2K) with interleaved (re, im) columns, viewed as complex without a copy (half the
+    arithmetic of promoting the state to complex)."""
+    w = torch.stack([m.real, m.imag], 1).reshape(2 * m.shape[0], m.shape[1])  # rows i: re, im
+    out = _shared_gemm(w, s[..., None])[..., 0]  # (N, 2K)
+    return torch.view_as_complex(out.reshape(s.shape[0], m.shape[0], 2))
 
 
 def apply_contiguous(s: torch.Tensor, m: torch.Tensor, start: int, k: int, n: int):
     """``m`` (K, K) or batched (B, K, K) on wires ``start .. start + k - 1`` of ``s`` (B, 2**n)."""
+    if m.dim() == 2 and start + k == n and m.is_complex() and not s.is_complex():
+        b = s.shape[0]
+        return _real_times_complex(s.reshape(b << start, 1 << k), m).reshape(b, -1)
     s, m = _match(s, m)
     kk, left, right = 1 << k, 1 << start, 1 << (n - start - k)
     if m.dim() == 2:

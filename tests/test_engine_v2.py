@@ -1,0 +1,246 @@
+"""Engine v2: compile once and replay, strict mode, memory guard, float64 exactness."""
+
+from __future__ import annotations
+
+import logging
+
+import numpy as np
+import pennylane as qml
+import pytest
+import torch
+from test_engine import compare
+
+from qclf.quantum import (
+    MemoryLimitExceeded,
+    PlanCache,
+    StrictModeError,
+    TorchLayer,
+    simulate,
+)
+from qclf.quantum import torch_layer as torch_layer_module
+
+
+def _dev(n):
+    return qml.device("default.qubit", wires=n)
+
+
+def _sel_qnode(n=4, embedding="angle"):
+    @qml.qnode(_dev(n), interface="torch", diff_method="backprop")
+    def circuit(inputs, weights):
+        if embedding == "iqp":
+            qml.IQPEmbedding(inputs, wires=range(n))
+        else:
+            qml.AngleEmbedding(inputs, wires=range(n), rotation="X")
+        qml.StronglyEntanglingLayers(weights, wires=range(n))
+        return [qml.expval(qml.PauliZ(w)) for w in range(n)]
+
+    return circuit, {"weights": (2, n, 3)}
+
+
+def _qaoa_qnode(n=4):
+    @qml.qnode(_dev(n), interface="torch", diff_method="backprop")
+    def circuit(inputs, weights):
+        qml.QAOAEmbedding(inputs, weights, wires=range(n))
+        return [qml.expval(qml.PauliX(w)) for w in range(n)]
+
+    return circuit, {"weights": qml.QAOAEmbedding.shape(2, n)}
+
+
+def _random_layers_qnode(n=4):
+    @qml.qnode(_dev(n), interface="torch", diff_method="backprop")
+    def circuit(inputs, weights):
+        qml.AngleEmbedding(inputs, wires=range(n))
+        qml.RandomLayers(weights, wires=range(n), seed=7)
+        return qml.probs(wires=[0, 2])
+
+    return circuit, {"weights": (2, 6)}
+
+
+# ------------------------------------------------------------------ compile once, replay
+
+
+def test_plan_compiled_once_and_replayed_with_new_tensors():
+    qnode, ws = _sel_qnode()
+    torch.manual_seed(0)
+    ref = qml.qnn.TorchLayer(qnode, ws)
+    new = TorchLayer(qnode, ws)
+    new.load_state_dict(ref.state_dict())
+    opt = torch.optim.SGD(new.parameters(), lr=0.5)
+    for step, batch in enumerate([5, 5, 7, 1]):  # batch size is not part of the structure
+        x = torch.rand(batch, 4, dtype=torch.float64) * (step + 1)
+        ref.load_state_dict(new.state_dict())
+        ya, yb = ref(x), new(x)
+        np.testing.assert_allclose(yb.detach().numpy(), ya.detach().numpy(), atol=1e-10)
+        opt.zero_grad()
+        yb.sum().backward()
+        opt.step()
+    assert new.plans.compiles == 1 and len(new.plans) == 1
+    new(torch.rand(4, dtype=torch.float64))  # unbatched input: another structure
+    new(torch.rand(3, 4, dtype=torch.float32))  # another dtype: another plan
+    assert new.plans.compiles == 3
+
+
+def test_changed_structure_recompiles_never_reuses():
+    @qml.qnode(_dev(3), interface="torch", diff_method="backprop")
+    def circuit(inputs, weights):
+        qml.AngleEmbedding(inputs, wires=range(3))
+        if float(inputs.sum()) > 0:
+            qml.CNOT(wires=[0, 1])
+        else:
+            qml.CNOT(wires=[1, 0])
+        qml.RY(weights[0], wires=2)
+        return [qml.expval(qml.PauliZ(w)) for w in range(3)]
+
+    torch.manual_seed(0)
+    ref = qml.qnn.TorchLayer(circuit, {"weights": 2})
+    new = TorchLayer(circuit, {"weights": 2})
+    new.load_state_dict(ref.state_dict())
+    for sign in (1, -1, 1, -1):
+        x = sign * (torch.rand(4, 3, dtype=torch.float64) + 0.1)
+        np.testing.assert_allclose(new(x).detach().numpy(), ref(x).detach().numpy(), atol=1e-10)
+    assert new.plans.compiles == 2
+
+
+def test_plan_cache_is_bounded_and_clearable():
+    cache = PlanCache(max_plans=2)
+    for n_ops in (1, 2, 3):
+        ops = [qml.RY(torch.tensor(0.1 * k), wires=0) for k in range(n_ops)]
+        (val,) = simulate(ops, [qml.expval(qml.PauliZ(0))], cache=cache)
+        assert val.item() == pytest.approx(np.cos(0.1 * sum(range(n_ops))))
+    assert cache.compiles == 3 and len(cache) == 2
+    cache.clear()
+    assert len(cache) == 0
+
+
+def test_simulate_with_cache_replays_tapes():
+    cache = PlanCache()
+    for theta in (0.3, 1.1):
+        x = torch.tensor([theta, 2 * theta], dtype=torch.float64)
+        tape = qml.tape.QuantumScript(
+            [qml.RX(x, 0), qml.CNOT([0, 1]), qml.CRZ(0.4, [1, 0]), qml.IsingXX(x, [0, 1])],
+            [qml.expval(qml.PauliY(0)), qml.probs(wires=[1])],
+        )
+        got = simulate(tape, cache=cache)
+        want = qml.devices.qubit.simulate(tape)
+        for g, w in zip(got, want, strict=True):
+            np.testing.assert_allclose(g.numpy(), np.asarray(w), atol=1e-12)
+    assert cache.compiles == 1
+
+
+def test_value_dependent_templates_are_decomposed_per_call():
+    qnode, ws = _sel_qnode(embedding="iqp")
+    layer = TorchLayer(qnode, ws)
+    layer(torch.rand(2, 4, dtype=torch.float64))
+    (plan,) = layer.plans._plans.values()
+    assert plan.has_dynamic  # IQPEmbedding's MultiRZ angles are products of features
+    qnode, ws = _sel_qnode()
+    layer = TorchLayer(qnode, ws)
+    layer(torch.rand(2, 4, dtype=torch.float64))
+    (plan,) = layer.plans._plans.values()
+    assert not plan.has_dynamic  # AngleEmbedding + SEL: every angle is a slot
+
+
+# ------------------------------------------------------------------------- exactness
+
+
+@pytest.mark.parametrize(
+    "build", [_sel_qnode, lambda: _sel_qnode(embedding="iqp"), _qaoa_qnode, _random_layers_qnode]
+)
+@pytest.mark.parametrize("batch", [1, 6, 80])
+def test_templates_float64_to_1e10(build, batch):
+    qnode, ws = build()
+    x = torch.rand(batch, 4, generator=torch.Generator().manual_seed(batch))
+    compare(qnode, ws, x[0] if batch == 1 else x, dtype=torch.float64, tol=1e-10, gtol=1e-10)
+
+
+@pytest.mark.parametrize("build", [_sel_qnode, _qaoa_qnode, _random_layers_qnode])
+def test_templates_float32(build):
+    qnode, ws = build()
+    compare(qnode, ws, torch.rand(300, 4), dtype=torch.float32)
+
+
+def test_large_batch_float32_weight_gradient_accumulates_accurately():
+    """A weight gradient summed over 20,000 circuits stays within 1e-6 relative of float64."""
+    qnode, ws = _sel_qnode()
+    torch.manual_seed(0)
+    a, b = TorchLayer(qnode, ws), TorchLayer(qnode, ws)
+    b.load_state_dict(a.state_dict())
+    b.double()
+    x = torch.rand(20_000, 4, generator=torch.Generator().manual_seed(0))
+    a(x).sum().backward()
+    b(x.double()).sum().backward()
+    g32, g64 = a.weights.grad.double(), b.weights.grad
+    assert (g32 - g64).abs().max() <= 1e-6 * g64.abs().max()
+
+
+# ------------------------------------------------------------------------------ strict
+
+
+def _mid_circuit_qnode():
+    @qml.qnode(_dev(2), interface="torch", diff_method="backprop")
+    def circuit(inputs, w):
+        qml.RY(inputs[..., 0], 0)
+        m = qml.measure(0)
+        qml.cond(m, qml.RX)(w, wires=1)
+        return qml.expval(qml.PauliZ(1))
+
+    return circuit, {"w": 1}
+
+
+def test_strict_mode_raises_instead_of_falling_back(monkeypatch):
+    qnode, ws = _mid_circuit_qnode()
+    layer = TorchLayer(qnode, ws, strict=True)
+    with pytest.raises(StrictModeError, match="strict=False"):
+        layer(torch.rand(3, 1))
+    monkeypatch.setenv("QCLF_STRICT", "1")
+    assert TorchLayer(qnode, ws).strict
+    monkeypatch.setenv("QCLF_STRICT", "0")
+    lax = TorchLayer(qnode, ws)
+    assert not lax.strict
+    assert lax(torch.rand(3, 1)).shape == (3,) and not lax.compiled
+    dev = qml.device("default.mixed", wires=1)
+    with pytest.raises(StrictModeError, match="default.mixed"):
+        TorchLayer(qml.QNode(lambda inputs: qml.expval(qml.PauliZ(0)), dev), {}, strict=True)
+
+
+def test_engine_error_is_logged_as_a_bug_and_layer_stays_compiled(monkeypatch, caplog):
+    qnode, ws = _sel_qnode()
+    layer = TorchLayer(qnode, ws, strict=False)
+    ref = qml.qnn.TorchLayer(qnode, ws)
+    ref.load_state_dict(layer.state_dict())
+
+    def broken(plan, ops):
+        raise IndexError("simulated engine bug")
+
+    monkeypatch.setattr(torch_layer_module, "run_plan", broken)
+    x = torch.rand(3, 4, dtype=torch.float64)
+    with caplog.at_level(logging.ERROR, logger="qclf.quantum"):
+        y = layer(x)
+    torch.testing.assert_close(y, ref(x))
+    assert layer.compiled and layer.fallback_reason is None
+    assert any("engine bug" in r.message for r in caplog.records)
+    strict = TorchLayer(qnode, ws, strict=True)
+    with pytest.raises(IndexError, match="simulated engine bug"):
+        strict(x)
+
+
+# ------------------------------------------------------------------------ memory guard
+
+
+def test_memory_guard_refuses_before_allocating(monkeypatch):
+    @qml.qnode(qml.device("default.qubit", wires=30), interface="torch")
+    def circuit(inputs):
+        qml.AngleEmbedding(inputs, wires=range(30))
+        return qml.expval(qml.PauliZ(0))
+
+    layer = TorchLayer(circuit, {})
+    with pytest.raises(MemoryLimitExceeded, match=r"30 qubits x batch 4 .*QCLF_MEMORY_LIMIT"):
+        layer(torch.rand(4, 30))
+    qnode, ws = _sel_qnode()
+    monkeypatch.setenv("QCLF_MEMORY_LIMIT", "64K")
+    with pytest.raises(MemoryLimitExceeded, match="4 qubits x batch 1000"):
+        TorchLayer(qnode, ws)(torch.rand(1000, 4))
+    assert TorchLayer(qnode, ws)(torch.rand(10, 4)).shape == (10, 4)
+    monkeypatch.setenv("QCLF_MEMORY_LIMIT", "lots")
+    with pytest.raises(ValueError, match="QCLF_MEMORY_LIMIT"):
+        TorchLayer(qnode, ws)(torch.rand(10, 4))
