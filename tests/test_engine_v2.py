@@ -209,7 +209,7 @@ def test_engine_error_is_logged_as_a_bug_and_layer_stays_compiled(monkeypatch, c
     ref = qml.qnn.TorchLayer(qnode, ws)
     ref.load_state_dict(layer.state_dict())
 
-    def broken(plan, ops):
+    def broken(plan, ops, **kw):
         raise IndexError("simulated engine bug")
 
     monkeypatch.setattr(torch_layer_module, "run_plan", broken)
@@ -244,3 +244,53 @@ def test_memory_guard_refuses_before_allocating(monkeypatch):
     monkeypatch.setenv("QCLF_MEMORY_LIMIT", "lots")
     with pytest.raises(ValueError, match="QCLF_MEMORY_LIMIT"):
         TorchLayer(qnode, ws)(torch.rand(10, 4))
+
+
+# ------------------------------------------------------------------------------- shots
+
+
+def _shot_layers(shots, measure_var=False):
+    def body(inputs, w):
+        qml.AngleEmbedding(inputs, wires=range(3))
+        qml.StronglyEntanglingLayers(w, wires=range(3))
+        out = [qml.expval(qml.PauliZ(0)), qml.expval(qml.PauliX(1) @ qml.PauliY(2)),
+               qml.probs(wires=[2, 0]),
+               qml.expval(qml.Hermitian(np.array([[1, 0.5], [0.5, -1]]), wires=1))]  # fmt: skip
+        return out + [qml.var(qml.PauliX(0))] if measure_var else out
+
+    dev = qml.device("default.qubit", wires=3)
+    noisy = qml.set_shots(qml.QNode(body, dev, interface="torch", diff_method="parameter-shift"),
+                          shots=shots)  # fmt: skip
+    exact = qml.QNode(body, dev, interface="torch", diff_method="backprop")
+    torch.manual_seed(0)
+    ref = qml.qnn.TorchLayer(exact, {"w": (1, 3, 3)})
+    new = TorchLayer(noisy, {"w": (1, 3, 3)})
+    new.load_state_dict(ref.state_dict())
+    return ref, new
+
+
+def test_shots_sampled_estimates_and_parameter_shift_gradients():
+    ref, new = _shot_layers(40_000)
+    x = torch.rand(3, 3, dtype=torch.float64, generator=torch.Generator().manual_seed(0))
+    xa, xb = x.clone().requires_grad_(True), x.clone().requires_grad_(True)
+    ya, yb = ref(xa), new(xb)
+    assert new.compiled and yb.shape == ya.shape == (3, 7)
+    # 5 sigma of a +-1 mean over 40,000 shots is 0.025 (the Hermitian's eigenvalues: +-1.12)
+    assert (ya - yb).abs().max() < 0.03
+    assert not torch.equal(ya, yb)  # sampled, not exact
+    ya.sum().backward()
+    yb.sum().backward()
+    assert (xa.grad - xb.grad).abs().max() < 0.06
+    assert (ref.w.grad - new.w.grad).abs().max() < 0.06
+    torch.manual_seed(5)
+    y1 = new(x)
+    torch.manual_seed(5)
+    assert torch.equal(y1, new(x))  # seeded by torch's generator
+
+
+def test_shots_with_var_fall_back_or_raise_in_strict_mode():
+    ref, new = _shot_layers(100, measure_var=True)
+    with pytest.raises(StrictModeError, match="var"):
+        TorchLayer(new.qnode, {"w": (1, 3, 3)}, strict=True)(torch.rand(2, 3))
+    lax = TorchLayer(new.qnode, {"w": (1, 3, 3)}, strict=False)
+    assert lax(torch.rand(2, 3)).shape == (2, 8) and not lax.compiled

@@ -96,12 +96,20 @@ class TorchLayer(qml.qnn.TorchLayer):
         name = getattr(dev, "name", type(dev).__name__)
         if name not in SUPPORTED_DEVICES:
             return f"device {name!r} is not an exact state-vector simulator known to qclf"
-        shots = getattr(qnode, "_shots", None) or getattr(dev, "shots", None)
-        if shots is not None and getattr(shots, "total_shots", None) is not None:
-            return f"finite shots ({shots.total_shots}) requested"
+        shots = self._shots()
+        if shots is not None and (len(shots.shot_vector) != 1 or shots.shot_vector[0].copies != 1):
+            return f"a shot vector ({shots}) requested"
         pipeline = getattr(qnode, "_compile_pipeline", None)
         if pipeline is not None and len(pipeline) > 0:
             return "the QNode carries transforms"
+        return None
+
+    def _shots(self):
+        """The QNode's (or its device's) ``Shots`` if finite, else None."""
+        qnode = self.qnode
+        for shots in (getattr(qnode, "_shots", None), getattr(qnode.device, "shots", None)):
+            if shots is not None and getattr(shots, "total_shots", None) is not None:
+                return shots
         return None
 
     def _fall_back(self, reason: str) -> None:
@@ -170,7 +178,8 @@ class TorchLayer(qml.qnn.TorchLayer):
         rdtype = x.dtype if x.dtype in (torch.float32, torch.float64) else torch.float64
         ops = tape.operations
         plan = self.plans.get(ops, tape.measurements, wire_order, rdtype, x.device)
-        results = run_plan(plan, ops)
+        shots = self._shots()
+        results = run_plan(plan, ops, shots=None if shots is None else shots.total_shots)
         return qml.pytrees.unflatten(results, structure)
 
     def _postprocess(self, res, x):

@@ -19,10 +19,15 @@ from .plan import CircuitPlan, Gate
 class Bound:
     """One call of a plan: its flat vectors, batch size and the matrices built so far."""
 
-    def __init__(self, plan: CircuitPlan, ops):
+    def __init__(self, plan: CircuitPlan, ops, flat=None):
+        """``flat``: (flat_u, flat_b, batch) to use instead of the operations' data."""
         self.plan = plan
         self.ops = ops
         self.rdtype, self.cdtype, self.device = plan.rdtype, complex_of(plan.rdtype), plan.device
+        self._pre: dict[int, torch.Tensor] = {}
+        if flat is not None:
+            self.flat_u, self.flat_b, self.batch = flat
+            return
         us, bs = [], []
         batch = None
         for slot in plan.slots:
@@ -43,7 +48,6 @@ class Bound:
         self.flat_u = torch.cat(us) if us else None
         self.flat_b = torch.cat(bs, 1) if len(bs) > 1 else (bs[0] if bs else None)
         self.batch = batch
-        self._pre: dict[int, torch.Tensor] = {}
 
     # ------------------------------------------------------------------ parameters
     def param(self, g: Gate, j: int) -> torch.Tensor:

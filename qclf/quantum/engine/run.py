@@ -11,10 +11,13 @@ from .bind import Bound
 from .execute import final_state
 from .guard import check_memory
 from .plan import CircuitPlan, PlanCache
+from .shots import ShotEstimates, check_shot_plan, sampled_results
 
 
-def run_plan(plan: CircuitPlan, ops: Sequence, *, fuse: bool = True) -> list[torch.Tensor]:
-    """Results of ``plan`` for the recorded top-level operations ``ops`` of this call."""
+def run_plan(plan: CircuitPlan, ops: Sequence, *, fuse: bool = True, shots: int | None = None,
+             generator: torch.Generator | None = None) -> list[torch.Tensor]:
+    """Results of ``plan`` for the recorded top-level operations ``ops`` of this call; with
+    ``shots``, finite-shot estimates with parameter-shift gradients (:mod:`.shots`)."""
     with qml.QueuingManager.stop_recording():
         bound = Bound(plan, ops)
         gates = plan.gates(ops)
@@ -24,6 +27,15 @@ def run_plan(plan: CircuitPlan, ops: Sequence, *, fuse: bool = True) -> list[tor
             check_memory(plan.n, batch, plan.rdtype, plan.device)
             plan.consts[("memory checked", batch)] = True
         mplan = plan.measurements
+        if shots is not None:
+            check_shot_plan(plan)
+
+            def runner(flat_u, flat_b):
+                b = Bound(plan, ops, (flat_u, flat_b, bound.batch))
+                psi = final_state(gates, b, plan.n, fuse, None)
+                return sampled_results(psi, mplan, batched, batch, shots, generator, plan.rdtype)
+
+            return list(ShotEstimates.apply(runner, bound.flat_u, bound.flat_b))
         psi = final_state(gates, bound, plan.n, fuse, mplan.rotation)
         return mplan.evaluate(psi, bound, batched, prerotated=bool(mplan.rotation), batch=batch)
 
