@@ -231,7 +231,9 @@ class _Scheduler:
         if not wires:
             return
         layer = []
-        for blk in self.wire_blocks:
+        batched = any(g.batched for w in wires for g in self.pending[w])
+        # batched gates: one wire at a time (a batched Kronecker product costs B x 4**k)
+        for blk in [range(w, w + 1) for w in range(self.n)] if batched else self.wire_blocks:
             ws = [w for w in blk if w in wires]
             if ws:
                 lo, hi = min(ws), max(ws)
