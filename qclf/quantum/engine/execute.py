@@ -156,7 +156,7 @@ def initial_state(gates, bound: Bound, n: int):
         factors.append(([p], s))
     factors.sort(key=lambda f: min(f[0]) if f[0] else -1)
     pairs = kron_factors(factors, n, bound.rdtype, bound.device)
-    psi = pairs[..., 0] if pairs.shape[-1] == 1 else torch.view_as_complex(pairs.contiguous())
+    psi = pairs.squeeze(-1) if pairs.shape[-1] == 1 else torch.view_as_complex(pairs.contiguous())
     return psi, rest
 
 

@@ -40,7 +40,7 @@ class _SharedMatrixGemm(torch.autograd.Function):
     def forward(ctx, m, s3):
         ctx.save_for_backward(m, s3)
         if s3.shape[-1] == 1:  # one GEMM (N, K) @ (K, K) instead of N tiny ones
-            return (s3[..., 0] @ m.transpose(0, 1))[..., None]
+            return (s3.squeeze(-1) @ m.transpose(0, 1)).unsqueeze(-1)
         return torch.matmul(m, s3)
 
     @staticmethod
@@ -49,7 +49,7 @@ class _SharedMatrixGemm(torch.autograd.Function):
         grad_m = grad_s = None
         if ctx.needs_input_grad[1]:
             if g.shape[-1] == 1:
-                grad_s = (g[..., 0] @ m.conj())[..., None]
+                grad_s = (g.squeeze(-1) @ m.conj()).unsqueeze(-1)
             else:
                 grad_s = torch.matmul(m.conj().transpose(0, 1), g)
         if ctx.needs_input_grad[0]:
@@ -73,7 +73,7 @@ def _shared_gemm(m: torch.Tensor, s3: torch.Tensor) -> torch.Tensor:
     if m.requires_grad and m.real.dtype == torch.float32 and s3.numel() > _CHUNK * m.shape[1]:
         return _SharedMatrixGemm.apply(m, s3)
     if s3.shape[-1] == 1:
-        return (s3[..., 0] @ m.transpose(0, 1))[..., None]
+        return (s3.squeeze(-1) @ m.transpose(0, 1)).unsqueeze(-1)
     return torch.matmul(m, s3)
 
 
@@ -82,7 +82,7 @@ def _real_times_complex(s: torch.Tensor, m: torch.Tensor) -> torch.Tensor:
     (K, 2K) with interleaved (re, im) columns, viewed as complex without a copy (half the
     arithmetic of promoting the state to complex)."""
     w = torch.stack([m.real, m.imag], 1).reshape(2 * m.shape[0], m.shape[1])  # rows i: re, im
-    out = _shared_gemm(w, s[..., None])[..., 0]  # (N, 2K)
+    out = _shared_gemm(w, s.unsqueeze(-1)).squeeze(-1)  # (N, 2K)
     return torch.view_as_complex(out.reshape(s.shape[0], m.shape[0], 2))
 
 
@@ -208,9 +208,12 @@ def kron2(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
 
 
 def product_state(cols: list[torch.Tensor]) -> torch.Tensor:
-    """Kronecker product of per-wire states (B or 1, 2) in wire order -> (B, 2**n)."""
-    psi = cols[0]
-    for c in cols[1:]:
+    """Kronecker product of per-wire states (B or 1, 2) in wire order -> (B, 2**n).
+
+    Built from the last wire up, each earlier wire becoming the most significant bit by
+    concatenating the two halves (a backward without reductions over small axes)."""
+    psi = cols[-1]
+    for c in reversed(cols[:-1]):
         psi, c = _match(psi, c)
-        psi = (psi[:, :, None] * c[:, None, :]).reshape(max(psi.shape[0], c.shape[0]), -1)
+        psi = torch.cat([psi * c[:, 0:1], psi * c[:, 1:2]], 1)
     return psi

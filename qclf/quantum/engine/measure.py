@@ -232,7 +232,7 @@ class MeasurementPlan:
                 st = apply_contiguous(st, m, p, 1, n)
             st_f = as_pair(st)
             c = st_f.shape[-1]
-            sq = (st_f * st_f).reshape(st_f.shape[0], -1)
+            sq = st_f.square().reshape(st_f.shape[0], -1)
             s = bound.const(
                 ("signs", n, c, tuple(f.sign_terms)),
                 lambda f=f, c=c: np.repeat(

@@ -48,7 +48,7 @@ def kron_factors(factors, n, rdtype, device) -> torch.Tensor:
 
 def probs_from_state(psi: torch.Tensor) -> torch.Tensor:
     """(b, 2**n, c) real pair -> (b, 2**n) probabilities."""
-    sq = psi * psi
+    sq = psi.square()
     if psi.shape[-1] == 1:
         return sq.reshape(sq.shape[:-1])
     return sq.sum(-1)
