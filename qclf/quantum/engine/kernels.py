@@ -53,14 +53,19 @@ class _SharedMatrixGemm(torch.autograd.Function):
             else:
                 grad_s = torch.matmul(m.conj().transpose(0, 1), g)
         if ctx.needs_input_grad[0]:
-            gk = g.transpose(0, 1).reshape(m.shape[0], -1)  # (K_out, N*R)
-            sk = s3.transpose(0, 1).reshape(m.shape[1], -1)  # (K_in, N*R)
             acc = torch.zeros(*m.shape, device=m.device,
                               dtype=torch.complex128 if m.is_complex() else torch.float64)
-            for c in range(0, gk.shape[1], _CHUNK):
-                acc += (gk[:, c : c + _CHUNK] @ sk[:, c : c + _CHUNK].conj().transpose(0, 1)).to(
-                    acc.dtype
-                )
+            if g.shape[-1] == 1:  # rows of (N, K): transposed views, no copies
+                g2, s2 = g.squeeze(-1), s3.squeeze(-1).conj()
+                for c in range(0, g2.shape[0], _CHUNK):
+                    acc += (g2[c : c + _CHUNK].transpose(0, 1) @ s2[c : c + _CHUNK]).to(acc.dtype)
+            else:
+                gk = g.transpose(0, 1).reshape(m.shape[0], -1)  # (K_out, N*R)
+                sk = s3.transpose(0, 1).reshape(m.shape[1], -1).conj()  # (K_in, N*R)
+                for c in range(0, gk.shape[1], _CHUNK):
+                    acc += (gk[:, c : c + _CHUNK] @ sk[:, c : c + _CHUNK].transpose(0, 1)).to(
+                        acc.dtype
+                    )
             grad_m = acc.to(m.dtype)
         return grad_m, grad_s
 
