@@ -111,7 +111,21 @@ def structure_key(ops, mps, wire_order, rdtype, device) -> tuple:
             shapes.append((-1, *shape[1:]) if b else shape)
             shapes.append(_is_real_data(d))
         parts.append((op.name, tuple(op.wires), hyper_key(op), tuple(shapes)))
-    return (tuple(parts), tuple(m.hash for m in mps), tuple(wire_order), rdtype, str(device))
+    return (tuple(parts), tuple(_measurement_key(m) for m in mps), tuple(wire_order), rdtype,
+            str(device))  # fmt: skip
+
+
+def _measurement_key(mp) -> tuple:
+    """A measurement's structure and constants (cheaper than ``mp.hash``): its kind, wires, the
+    observable's printed form and its data by value (coefficients, Hermitian matrices)."""
+    obs = mp.obs
+    if obs is None:
+        return (type(mp).__name__, tuple(mp.wires), getattr(mp, "mv", None) is not None)
+    data = []
+    for d in obs.data:
+        a = np.asarray(d.detach().cpu() if isinstance(d, torch.Tensor) else d)
+        data.append((a.shape, a.tobytes()))
+    return (type(mp).__name__, tuple(mp.wires), repr(obs), tuple(data))
 
 
 # ------------------------------------------------------------------------------- provenance
