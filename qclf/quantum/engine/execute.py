@@ -40,25 +40,26 @@ _DIAGONAL = frozenset({"RZ", "PhaseShift", "CRZ", "ControlledPhaseShift", "Multi
 
 
 def _first_columns(items, bound: Bound, as_ry=frozenset()) -> dict:
-    """{wire position: R|0>} for [(position, RX/RY gate)], built per kind together."""
+    """{wire position: (top, bottom)} amplitudes of R|0> for [(position, RX/RY gate)], each a
+    (B,) or (1,) tensor; the angles of one kind come from one gather when they are slots."""
     groups: dict = {}
     for p, g in items:
         groups.setdefault("RY" if p in as_ry else g.name, []).append((p, g))
     out = {}
     for name, group in groups.items():
-        ts = [bound.param(g, 0) for _, g in group]
-        stacked = torch.stack(ts) if len({tuple(t.shape) for t in ts}) == 1 else None
-        pieces = [stacked] if stacked is not None else [x[None] for x in ts]
-        cols_all = []
-        for t in pieces:
-            c, s = torch.cos(t / 2), torch.sin(t / 2)
-            if name == "RY":
-                cols_all.append(torch.stack([c, s], -1))
-            else:  # RX|0> = (cos, -i sin)
-                z = torch.zeros_like(c)
-                cols_all.append(torch.complex(torch.stack([c, z], -1), torch.stack([z, -s], -1)))
-        for g_i, (p, _) in enumerate(group):
-            out[p] = cols_all[0][g_i] if stacked is not None else cols_all[g_i][0]
+        kinds = {g.srcs[0][0] for _, g in group}
+        scalar = all(g.srcs[0][1].dim() == 0 for _, g in group if g.srcs[0][0] in ("u", "b"))
+        if len(kinds) == 1 and kinds <= {"u", "b"} and scalar:
+            idx = torch.stack([g.srcs[0][1] for _, g in group]).to(bound.device)
+            t = bound.flat_b[:, idx] if kinds == {"b"} else bound.flat_u[idx][None]
+            angles = t.unbind(1)
+        else:
+            angles = [bound.param(g, 0).reshape(-1) for _, g in group]
+        for (p, _), a in zip(group, angles, strict=True):
+            c, s = torch.cos(a / 2), torch.sin(a / 2)
+            if name == "RX":  # RX|0> = (cos, -i sin)
+                s = torch.complex(torch.zeros_like(s), -s)
+            out[p] = (c, s)
     return out
 
 
@@ -125,9 +126,14 @@ def initial_state(gates, bound: Bound, n: int):
         as_ry=set(lone_rx),
     )
     bound.prefetch([g for p, w in folded.items() for g in w[1 if p in first_cols else 0 :]] + rest)
-    wire_state: dict[int, torch.Tensor] = {}
+    wire_state: dict = {}
     for p, wops in folded.items():
         s = first_cols.get(p)
+        if s is not None and len(wops) == 1:
+            wire_state[p] = s  # (top, bottom) amplitudes
+            continue
+        if s is not None:
+            s = torch.stack([s[0].to(s[1].dtype), s[1]], -1)
         for g in wops[1:] if s is not None else wops:
             m = bound.matrix(g)
             if s is None:
@@ -153,6 +159,8 @@ def initial_state(gates, bound: Bound, n: int):
                 zero = torch.zeros(1, 2, dtype=bound.rdtype, device=bound.device)
                 zero[0, 0] = 1
             s = zero
+        if isinstance(s, tuple):
+            s = torch.stack([s[0].to(s[1].dtype), s[1]], -1)
         factors.append(([p], s))
     factors.sort(key=lambda f: min(f[0]) if f[0] else -1)
     pairs = kron_factors(factors, n, bound.rdtype, bound.device)

@@ -214,13 +214,26 @@ def kron2(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
     return out.reshape(*out.shape[:-4], sa * sb, sa * sb)
 
 
-def product_state(cols: list[torch.Tensor]) -> torch.Tensor:
-    """Kronecker product of per-wire states (B or 1, 2) in wire order -> (B, 2**n).
+def _halves(col):
+    """(top, bottom) amplitudes of a one-wire state given as (B, 2) or as a pair."""
+    if isinstance(col, tuple):
+        return col
+    return col[:, 0], col[:, 1]
+
+
+def product_state(cols: list) -> torch.Tensor:
+    """Kronecker product of per-wire states in wire order -> (B, 2**n); each state is a (B or
+    1, 2) tensor or a (top, bottom) pair of (B or 1,) tensors.
 
     Built from the last wire up, each earlier wire becoming the most significant bit by
     concatenating the two halves (a backward without reductions over small axes)."""
-    psi = cols[-1]
+    top, bot = _halves(cols[-1])
+    top, bot = _match(top, bot)
+    psi = torch.stack([top, bot], 1)
     for c in reversed(cols[:-1]):
-        psi, c = _match(psi, c)
-        psi = torch.cat([psi * c[:, 0:1], psi * c[:, 1:2]], 1)
+        top, bot = _halves(c)
+        lo, hi = psi * top[:, None], psi * bot[:, None]
+        if lo.is_complex() != hi.is_complex():
+            lo, hi = _match(lo, hi)
+        psi = torch.cat([lo, hi], 1)
     return psi

@@ -24,6 +24,21 @@ _H = np.array([[1, 1], [1, -1]]) / np.sqrt(2)
 _HSDG = np.array([[1, -1j], [1, 1j]]) / np.sqrt(2)
 
 
+class _SquaresTimes(torch.autograd.Function):
+    """``(a * a) @ s`` for real amplitudes ``a`` (b, M) and constant signs ``s`` (M, T) in two
+    passes over ``a`` each way (autograd's square would add a copy and a scaling pass)."""
+
+    @staticmethod
+    def forward(ctx, a, s):
+        ctx.save_for_backward(a, s)
+        return (a * a) @ s
+
+    @staticmethod
+    def backward(ctx, g):
+        a, s = ctx.saved_tensors
+        return a * (g @ (2 * s).transpose(0, 1)), None
+
+
 class Frame:
     """A measurement basis (position -> 'X'|'Y'|'Z') and the Z-words measured in it, or the
     diagonalizing gates of one observable (``diag``)."""
@@ -232,15 +247,15 @@ class MeasurementPlan:
                 st = apply_contiguous(st, m, p, 1, n)
             st_f = as_pair(st)
             c = st_f.shape[-1]
-            sq = st_f.square().reshape(st_f.shape[0], -1)
+            flat = st_f.reshape(st_f.shape[0], -1)
             s = bound.const(
                 ("signs", n, c, tuple(f.sign_terms)),
                 lambda f=f, c=c: np.repeat(
                     np.stack([parity_signs(t, n) for t in f.sign_terms], 1), c, axis=0
                 ),
-                sq.dtype,
+                flat.dtype,
             )
-            out.append(sq @ s)  # sum over (re, im) folded into the GEMM
+            out.append(_SquaresTimes.apply(flat, s))  # (re, im) summed inside the GEMM
         return out
 
     def evaluate(self, psi, bound, batched: bool, prerotated: bool, batch: int):
