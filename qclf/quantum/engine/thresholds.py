@@ -35,6 +35,7 @@ GROUP_MAX_WIRES = 4
 FULL_LAYER_MAX_WIRES = 6
 
 #: a run of weight-only steps becomes one 2**n x 2**n unitary (built on the identity, applied
-#: with one GEMM) when the batch is at least this many times 2**n: 4-qubit quanvolution at
-#: 12,544 circuits, 5 state passes -> 1 GEMM.
-RUN_FUSE_MIN_RATIO = 4
+#: with one GEMM) when the batch is at least this many times 2**n. Process CPU ms per fwd+bwd
+#: for ratio 4 / 2 / 1 (2026-11-24): 8-qubit QCNN at 512: 47 / 29 / 27; QAOA 6 qubits at 256:
+#: 10.5 / 8.4 / 6.5; SEL 5 qubits at 64: 2.21 / 2.29 / 2.28; RandomLayers at 256: 4.6 / 4.6 / 5.2.
+RUN_FUSE_MIN_RATIO = 1
