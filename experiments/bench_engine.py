@@ -212,6 +212,44 @@ def bench_row(name: str, quick: bool = False, rounds: int = 3) -> dict:
     return row
 
 
+def print_header(title: str, details: str) -> None:
+    """One line naming the run: what, when, versions, threads, and the machine's load."""
+    print(f"# {title}  {time.strftime('%Y-%m-%d %H:%M %Z')}  torch {torch.__version__}, "
+          f"PennyLane {qml.__version__}, {platform.machine()}, threads={torch.get_num_threads()}"
+          f", {details}, load average {os.getloadavg()[0]:.1f}")  # fmt: skip
+
+
+def float64_check(name: str, quick: bool = False) -> dict:
+    """float32 errors of PennyLane and qclf against a float64 reference (qclf in float64, equal
+    to PennyLane's float64 to 1e-10 by the tests): outputs and the summed weight gradients."""
+    build, batch, quick_batch, _ = ROWS[name]
+    qnode, ws, n_in = build()
+    batch = quick_batch if quick else batch
+    torch.manual_seed(0)
+    ref = qml.qnn.TorchLayer(qnode, ws)
+    new = TorchLayer(qnode, ws, strict=True)
+    new.load_state_dict(ref.state_dict())
+    new64 = TorchLayer(qnode, ws, strict=True)
+    new64.load_state_dict(ref.state_dict())
+    new64.double()
+    x = torch.rand(batch, n_in, generator=torch.Generator().manual_seed(1))
+    out = {}
+    for label, layer, xi in (("pl32", ref, x), ("qclf32", new, x), ("f64", new64, x.double())):
+        y = layer(xi)
+        y.sum().backward()
+        params = sorted(layer.named_parameters())
+        grads = torch.cat([p.grad.double().reshape(-1) for _, p in params])
+        out[label] = (y.detach().double(), grads)
+    y64, g64 = out["f64"]
+    scale = g64.abs().max().item()
+    row = {"row": name, "batch": batch, "max_abs_grad": scale}
+    for label in ("pl32", "qclf32"):
+        y, g = out[label]
+        row[f"{label}_value_err"] = (y - y64).abs().max().item()
+        row[f"{label}_grad_err"] = (g - g64).abs().max().item()
+    return row
+
+
 def _fmt_ms(s: float) -> str:
     return f"{s * 1e3:,.2f}" if s < 0.1 else f"{s * 1e3:,.0f}"
 
@@ -222,11 +260,23 @@ def main(argv=None):
     ap.add_argument("--quick", action="store_true", help="small batches (smoke test)")
     ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--json", type=Path, help="also write the rows to this JSON file")
+    ap.add_argument("--float64-check", action="store_true",
+                    help="instead of timing: float32 errors of both sides against float64")
     args = ap.parse_args(argv)
     torch.set_num_threads(1)
-    print(f"# qclf engine benchmark  {time.strftime('%Y-%m-%d %H:%M %Z')}  torch "
-          f"{torch.__version__}, PennyLane {qml.__version__}, {platform.machine()}, threads=1, "
-          f"float32, fwd+bwd, load average {os.getloadavg()[0]:.1f}")  # fmt: skip
+    if args.float64_check:
+        print_header("float32 accuracy against float64", "fwd+bwd, summed weight gradients")
+        print("\n| row | batch | max abs grad | PL f32 value / grad error | qclf f32 value / grad "
+              "error | qclf grad error / max abs grad |")
+        print("|---|---:|---:|---:|---:|---:|")
+        for name in args.rows.split(","):
+            r = float64_check(name, quick=args.quick)
+            print(f"| {ROWS[name][3]} | {r['batch']:,} | {r['max_abs_grad']:,.1f} | "
+                  f"{r['pl32_value_err']:.1e} / {r['pl32_grad_err']:.1e} | "
+                  f"{r['qclf32_value_err']:.1e} / {r['qclf32_grad_err']:.1e} | "
+                  f"{r['qclf32_grad_err'] / r['max_abs_grad']:.1e} |", flush=True)  # fmt: skip
+        return
+    print_header("qclf engine benchmark", "float32, fwd+bwd")
     rows = []
     for name in args.rows.split(","):
         row = bench_row(name, quick=args.quick, rounds=args.rounds)

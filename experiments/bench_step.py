@@ -14,9 +14,7 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import sys
-import time
 from pathlib import Path
 
 import torch
@@ -24,7 +22,7 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bench_engine import fair_compare  # noqa: E402
+from bench_engine import fair_compare, print_header  # noqa: E402
 
 import qclf  # noqa: E402
 
@@ -51,9 +49,8 @@ def main(argv=None):
     ap.add_argument("--json", type=Path, help="also write the rows to this JSON file")
     args = ap.parse_args(argv)
     torch.set_num_threads(1)
-    print(f"# qclf training-step benchmark  {time.strftime('%Y-%m-%d %H:%M %Z')}  torch "
-          f"{torch.__version__}, threads=1, batch {args.batch}, {args.steps} steps per round, "
-          f"load average {os.getloadavg()[0]:.1f}")  # fmt: skip
+    print_header("qclf training-step benchmark",
+                 f"batch {args.batch}, {args.steps} steps per round")  # fmt: skip
     gen = torch.Generator().manual_seed(0)
     x = torch.rand(args.batch, 1, 28, 28, generator=gen)
     y = torch.randint(0, 10, (args.batch,), generator=gen)

@@ -665,7 +665,8 @@ def test_weights_and_inputs_changes_between_calls_are_reflected():
 
 
 def test_data_dependent_structure_is_not_reused():
-    """A circuit whose gates depend on the input values gives PennyLane's result per call."""
+    """A circuit whose gates depend on the input values gives PennyLane's result per call:
+    a changed structure compiles a new plan, never reuses another one."""
 
     @qml.qnode(_dev(3), interface="torch", diff_method="backprop")
     def circuit(inputs, weights):
@@ -690,3 +691,4 @@ def test_data_dependent_structure_is_not_reused():
             new(x).detach().numpy(), ref(x).detach().numpy(), atol=VAL_TOL, rtol=0
         )
     assert new.compiled, new.fallback_reason
+    assert new.plans.compiles == 2  # one plan per structure, each replayed
