@@ -273,3 +273,32 @@ def test_shots_with_var_fall_back_or_raise_in_strict_mode():
         TorchLayer(new.qnode, {"w": (1, 3, 3)}, strict=True)(torch.rand(2, 3))
     lax = TorchLayer(new.qnode, {"w": (1, 3, 3)}, strict=False)
     assert lax(torch.rand(2, 3)).shape == (2, 8) and not lax.compiled
+
+
+def test_copied_layer_starts_with_an_empty_plan_cache():
+    import copy
+    import pickle
+
+    qnode, ws = _sel_qnode()
+    layer = TorchLayer(qnode, ws)
+    x = torch.rand(3, 4, dtype=torch.float64)
+    y = layer(x)
+    clone = copy.deepcopy(layer)
+    assert len(layer.plans) == 1 and len(clone.plans) == 0
+    torch.testing.assert_close(clone(x), y)
+    assert len(pickle.loads(pickle.dumps(layer.plans))) == 0
+
+
+def test_diagonal_unitary_from_inputs_on_any_wires():
+    """Batched complex diagonals (ReuploadLinear's phase uploads) multiply the state in place."""
+
+    @qml.qnode(_dev(3), interface="torch", diff_method="backprop")
+    def circuit(inputs, weights):
+        for w in range(3):
+            qml.Hadamard(w)
+        qml.DiagonalQubitUnitary(torch.exp(1j * inputs), wires=[2, 0])
+        qml.StronglyEntanglingLayers(weights, wires=range(3))
+        qml.DiagonalQubitUnitary(torch.exp(-0.5j * inputs), wires=[0, 1])
+        return [qml.expval(qml.PauliZ(0) @ qml.PauliZ(2)), qml.probs(wires=[1])]
+
+    compare(circuit, {"weights": (1, 3, 3)}, torch.rand(5, 4) * 3, tol=1e-10, gtol=1e-10)

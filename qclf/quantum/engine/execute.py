@@ -200,7 +200,7 @@ def _gate_step(g: Gate, n: int) -> tuple:
             return ("mono", mono)
         if np.allclose(m, np.diag(np.diag(m))):
             return ("diag", g, local_index(g.pos, n))
-    elif g.name in _DIAGONAL:
+    elif g.name in _DIAGONAL or g.name == "DiagonalQubitUnitary":
         return ("diag", g, local_index(g.pos, n))
     if sorted_pos == tuple(range(sorted_pos[0], sorted_pos[0] + k)):
         perm = None
@@ -363,9 +363,13 @@ def run_schedule(psi: torch.Tensor, steps, bound: Bound, n: int) -> torch.Tensor
             psi = apply_contiguous(psi, u, 0, n, n)
         elif kind == "diag":
             _, g, loc = step
-            m = bound.matrix(g)
+            if g.name == "DiagonalQubitUnitary":  # its parameter is the diagonal
+                d = bound.param(g, 0)
+                d = d.to(bound.cdtype) if d.is_complex() else d
+            else:
+                d = torch.diagonal(bound.matrix(g), dim1=-2, dim2=-1)
             loc_t = bound.const(("loc", g.pos, n), lambda loc=loc: loc, torch.long)
-            psi = apply_diagonal(psi, torch.diagonal(m, dim1=-2, dim2=-1), loc_t)
+            psi = apply_diagonal(psi, d, loc_t)
         elif kind == "contig":
             _, g, start, k, perm = step
             m = bound.matrix(g)

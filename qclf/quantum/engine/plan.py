@@ -389,5 +389,9 @@ class PlanCache:
         """Drop every plan (and the device tensors they hold)."""
         self._plans.clear()
 
+    def __getstate__(self) -> dict:
+        """Copies and pickles of a layer start with an empty cache (plans are rebuilt)."""
+        return {"max_plans": self.max_plans, "_plans": OrderedDict(), "compiles": 0}
+
     def __len__(self) -> int:
         return len(self._plans)
