@@ -379,6 +379,17 @@ def test_string_wire_labels():
 
 # ------------------------------------------------------------------------ random circuits
 
+
+def _force_path(path, monkeypatch):
+    """Force the engine's other code paths on small test circuits: single-qubit layers one wire
+    at a time and no blocks, or every weight-only run fused into one unitary."""
+    if path == "one_wire_layers":
+        monkeypatch.setattr(thresholds, "GROUP_MAX_WIRES", 1)
+        monkeypatch.setattr(thresholds, "FULL_LAYER_MAX_WIRES", 0)
+        monkeypatch.setattr(thresholds, "BLOCK_MAX_WIRES", 1)
+    elif path == "fused_unitary":
+        monkeypatch.setattr(thresholds, "RUN_FUSE_MIN_RATIO", 0)
+
 _ONE_PARAM = [qml.RX, qml.RY, qml.RZ, qml.PhaseShift]
 _TWO_WIRE_PARAM = [qml.CRX, qml.CRY, qml.CRZ, qml.ControlledPhaseShift, qml.IsingXX,
                    qml.IsingYY, qml.IsingZZ]  # fmt: skip
@@ -476,10 +487,9 @@ def _random_qnode(seed):
 
 
 @pytest.mark.parametrize("seed", range(20))
-@pytest.mark.parametrize("path", ["auto", "fused"])
+@pytest.mark.parametrize("path", ["auto", "one_wire_layers", "fused_unitary"])
 def test_random_circuits(seed, path, monkeypatch):
-    if path == "fused":  # force gate blocks / fused unitaries even for tiny batches
-        monkeypatch.setattr(thresholds, "GROUP_MAX_WIRES", 1)
+    _force_path(path, monkeypatch)
     qnode, ws = _random_qnode(seed)
     compare(qnode, ws, torch.rand(4, 3) * 2, seed=seed)
 
@@ -573,12 +583,11 @@ def _catalogue_cases():
 
 
 @pytest.mark.parametrize("kw", _catalogue_cases())
-@pytest.mark.parametrize("path", ["auto", "fused"])
+@pytest.mark.parametrize("path", ["auto", "one_wire_layers", "fused_unitary"])
 def test_catalogue_circuit(kw, path, monkeypatch):
     from qclf import circuits
 
-    if path == "fused":
-        monkeypatch.setattr(thresholds, "GROUP_MAX_WIRES", 1)
+    _force_path(path, monkeypatch)
 
     qnode, ws = circuits.build_qnode(diff_method="backprop", **kw)
     tape_inputs = qnode.func.__code__.co_varnames[: qnode.func.__code__.co_argcount]

@@ -4,8 +4,9 @@
   :class:`PlanCache` (bounded, clearable, owned by a layer) replays it.
 * :mod:`.bind` -- bind one call's tensors: flat parameter vectors, gate matrices by kind.
 * :mod:`.gates` -- the gate table (closed-form matrix builders, real or complex).
-* :mod:`.state` -- state kernels; :mod:`.fusion` -- fused weight-only unitaries;
-  :mod:`.execute` -- product-state folding and gate runs; :mod:`.measure` -- measurements;
+* :mod:`.kernels` -- state kernels on wire-ordered states; :mod:`.state` -- real-pair views;
+  :mod:`.schedule` -- the kernel steps of a plan; :mod:`.execute` -- product-state folding and
+  running the steps; :mod:`.measure` -- measurements;
   :mod:`.shots` -- finite-shot estimates; :mod:`.guard` -- the memory guard;
   :mod:`.thresholds` -- every tuning threshold.
 * :func:`simulate` -- run a recorded circuit batched and differentiably (the one public call).

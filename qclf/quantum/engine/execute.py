@@ -1,16 +1,13 @@
-"""Execution of a bound plan: initial product state, a schedule of state kernels, measurements.
+"""Execution of a bound plan: initial product state, the schedule's kernels, measurements.
 
 1. Initial product state: state preparations and single-qubit gates on wires no multi-qubit
    gate has touched yet (they commute with everything before them on other wires) are folded
    into per-wire states whose Kronecker product is the initial state; an RX or RY as the first
    gate on ``|0>`` only needs its first column (a lone RX is S^dagger RY, the constant
    S^dagger joins the next layer, so RX angle embeddings keep a real product state).
-2. The rest, as a schedule compiled once per plan (:func:`schedule`): single-qubit gates
-   collect into layers applied as Kronecker products over contiguous wire blocks (one GEMM
-   per block, weight-only and batched gates alike); runs of constant permutation/phase gates
-   compose into one gather; diagonal gates multiply; other gates are one GEMM on contiguous
-   wires or, on non-adjacent wires, a permuted GEMM (:mod:`.kernels`).
-3. Measurements (:mod:`.measure`) on the ``(b, 2**n, c)`` real view of the final state.
+2. The rest: the steps of :mod:`.schedule`, compiled once per plan, run by :func:`run_schedule`
+   with the kernels of :mod:`.kernels`.
+3. Measurements (:mod:`.measure`) on the final canonical state.
 """
 
 from __future__ import annotations
@@ -22,21 +19,12 @@ from . import thresholds
 from .bind import Bound
 from .errors import UnsupportedCircuit
 from .gates import to_dtype
-from .kernels import (
-    Monomial,
-    apply_contiguous,
-    apply_dense,
-    apply_diagonal,
-    kron2,
-    local_index,
-    product_state,
-)
+from .kernels import apply_contiguous, apply_dense, apply_diagonal, kron2, product_state
 from .plan import Gate
+from .schedule import fuse_runs, schedule
 from .state import kron_factors
 
 _SDG = np.diag([1, -1j])
-#: closed-form gates whose matrix is diagonal
-_DIAGONAL = frozenset({"RZ", "PhaseShift", "CRZ", "ControlledPhaseShift", "MultiRZ", "IsingZZ"})
 
 
 def _first_columns(items, bound: Bound, as_ry=frozenset()) -> dict:
@@ -168,158 +156,6 @@ def initial_state(gates, bound: Bound, n: int):
     return psi, rest
 
 
-# ------------------------------------------------------------------------------ schedule
-
-
-def _blocks(n: int) -> list[range]:
-    """A fixed partition of the wires into contiguous blocks of at most GROUP_MAX_WIRES."""
-    g = max(1, thresholds.GROUP_MAX_WIRES)
-    if n <= thresholds.FULL_LAYER_MAX_WIRES:
-        g = max(g, n)
-    nb = -(-n // g)
-    sizes = [n // nb + (1 if i < n % nb else 0) for i in range(nb)]
-    out, start = [], 0
-    for s in sizes:
-        out.append(range(start, start + s))
-        start += s
-    return out
-
-
-def _const_np(g: Gate) -> np.ndarray:
-    return g.const.detach().cpu().numpy()
-
-
-def _gate_step(g: Gate, n: int) -> tuple:
-    """The kernel step of one multi-qubit gate."""
-    k = len(g.pos)
-    sorted_pos = tuple(sorted(g.pos))
-    if g.const is not None:
-        m = _const_np(g)
-        mono = Monomial.of_matrix(m, g.pos, n)
-        if mono is not None:
-            return ("mono", mono)
-        if np.allclose(m, np.diag(np.diag(m))):
-            return ("diag", g, local_index(g.pos, n))
-    elif g.name in _DIAGONAL or g.name == "DiagonalQubitUnitary":
-        return ("diag", g, local_index(g.pos, n))
-    if sorted_pos == tuple(range(sorted_pos[0], sorted_pos[0] + k)):
-        perm = None
-        if sorted_pos != g.pos:  # local basis in ascending wire order
-            perm = local_index([sorted_pos.index(p) for p in g.pos], k)
-        return ("contig", g, sorted_pos[0], k, perm)
-    return ("dense", g)
-
-
-def _is_monomial(g: Gate, n: int) -> bool:
-    return g.const is not None and Monomial.of_matrix(_const_np(g), g.pos, n) is not None
-
-
-class _Scheduler:
-    """Greedy schedule (module doc, step 2): pending single-qubit layers, composed constant
-    permutations, and blocks: runs of unbatched gates around parameterised multi-qubit gates
-    within ``BLOCK_MAX_WIRES`` contiguous wires, built as one small matrix."""
-
-    def __init__(self, n: int, use_blocks: bool):
-        self.n, self.use_blocks = n, use_blocks
-        self.steps: list[tuple] = []
-        self.pending: dict[int, list[Gate]] = {}
-        self.block: list[Gate] = []
-        self.span: tuple[int, int] | None = None
-        self.touched: set[int] = set()
-        self.wire_blocks = _blocks(n)
-
-    def emit(self, step):
-        if step[0] == "mono" and self.steps and self.steps[-1][0] == "mono":
-            self.steps[-1] = ("mono", self.steps[-1][1].then(step[1]))
-        else:
-            self.steps.append(step)
-
-    def flush_pending(self, wires=None):
-        wires = set(self.pending) if wires is None else set(wires) & set(self.pending)
-        if not wires:
-            return
-        layer = []
-        batched = any(g.batched for w in wires for g in self.pending[w])
-        # batched gates: one wire at a time (a batched Kronecker product costs B x 4**k)
-        for blk in [range(w, w + 1) for w in range(self.n)] if batched else self.wire_blocks:
-            ws = [w for w in blk if w in wires]
-            if ws:
-                lo, hi = min(ws), max(ws)
-                gl = [self.pending.get(w, []) if w in wires else [] for w in range(lo, hi + 1)]
-                layer.append((lo, hi - lo + 1, gl))
-        for w in wires:
-            del self.pending[w]
-        self.emit(("layer", layer))
-
-    def flush_block(self):
-        if not self.block:
-            return
-        gates, (lo, hi) = self.block, self.span
-        self.block, self.span, self.touched = [], None, set()
-        if len(gates) == 1 and len(gates[0].pos) > 1:
-            self.emit(_gate_step(gates[0], self.n))
-            return
-        k = hi - lo + 1
-        local = [g.moved(tuple(p - lo for p in g.pos)) for g in gates]
-        inner = _Scheduler(k, use_blocks=False)
-        for g in local:
-            inner.add(g)
-        const = all(g.const is not None and g.static for g in gates)
-        self.emit(("block", lo, k, inner.finish(), const, tuple(id(g) for g in gates)))
-
-    def _absorb(self, g: Gate) -> bool:
-        """Add ``g`` (unbatched) to the open block if the span allows; pending gates on its
-        wires come first (they commute with the block's earlier gates)."""
-        lo = min(g.pos) if self.span is None else min(self.span[0], *g.pos)
-        hi = max(g.pos) if self.span is None else max(self.span[1], *g.pos)
-        if hi - lo + 1 > thresholds.BLOCK_MAX_WIRES:
-            return False
-        if any(g2.batched for w in g.pos for g2 in self.pending.get(w, [])):
-            return False
-        for w in g.pos:
-            self.block.extend(self.pending.pop(w, []))
-        self.block.append(g)
-        self.span = (lo, hi)
-        self.touched.update(g.pos)
-        return True
-
-    def add(self, g: Gate):
-        if len(g.pos) == 1:
-            w = g.pos[0]
-            if w in self.touched:
-                if not g.batched:
-                    self.block.append(g)
-                    return
-                self.flush_block()
-            self.pending.setdefault(w, []).append(g)
-            return
-        parametrised = g.const is None or not _is_monomial(g, self.n)
-        if self.use_blocks and not g.batched and (parametrised or self.block):
-            if self._absorb(g):
-                return
-            self.flush_block()
-            if parametrised and self._absorb(g):
-                return
-        if self.block and self.touched & set(g.pos):
-            self.flush_block()
-        if any(p in self.pending for p in g.pos):
-            self.flush_pending()  # all of them: one layer instead of several partial ones
-        self.emit(_gate_step(g, self.n))
-
-    def finish(self) -> list[tuple]:
-        self.flush_block()
-        self.flush_pending()
-        return self.steps
-
-
-def schedule(rest: list[Gate], n: int, use_blocks: bool = True) -> list[tuple]:
-    """Steps of kernels for the gates after the product state (module doc, step 2)."""
-    sch = _Scheduler(n, use_blocks)
-    for g in rest:
-        sch.add(g)
-    return sch.finish()
-
-
 def _layer_matrix(wire_gates: list[list[Gate]], bound: Bound) -> torch.Tensor | None:
     """Kronecker product over consecutive wires of each wire's composed gates."""
     total = None
@@ -381,38 +217,6 @@ def run_schedule(psi: torch.Tensor, steps, bound: Bound, n: int) -> torch.Tensor
             g = step[1]
             psi = apply_dense(psi, bound.matrix(g), g.pos, n)
     return psi
-
-
-def _unbatched(step) -> bool:
-    kind = step[0]
-    if kind == "layer":
-        return not any(g.batched for _, _, wgs in step[1] for gl in wgs for g in gl)
-    if kind in ("mono", "block"):
-        return True
-    return not step[1].batched
-
-
-def fuse_runs(steps: list[tuple]) -> list[tuple]:
-    """Runs of two or more unbatched steps as one ("unitary", steps): built on the identity
-    (2**n states) and applied with one GEMM, for batches much larger than 2**n."""
-    out: list[tuple] = []
-    run: list[tuple] = []
-
-    def close():
-        if len(run) >= 2:
-            out.append(("unitary", list(run)))
-        else:
-            out.extend(run)
-        run.clear()
-
-    for st in steps:
-        if _unbatched(st):
-            run.append(st)
-        else:
-            close()
-            out.append(st)
-    close()
-    return out
 
 
 def final_state(gates, bound: Bound, n: int, fuse: bool, rotation) -> torch.Tensor:
