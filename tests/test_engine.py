@@ -152,6 +152,14 @@ def test_probs_outputs():
 
     compare(circuit_all, {"weights": (1, 3, 3)}, torch.rand(5, 3))
 
+    @qml.qnode(_dev(3), interface="torch", diff_method="backprop")
+    def circuit_obs(inputs, weights):
+        qml.AngleEmbedding(inputs, wires=range(3))
+        qml.StronglyEntanglingLayers(weights, wires=range(3))
+        return [qml.probs(op=qml.PauliX(1)), qml.probs(op=qml.PauliZ(0) @ qml.PauliY(2))]
+
+    compare(circuit_obs, {"weights": (1, 3, 3)}, torch.rand(5, 3))
+
 
 def test_pauli_words_hamiltonian_variance_hermitian():
     h_mat = np.array([[1.0, 0.5 - 0.2j], [0.5 + 0.2j, -0.3]])

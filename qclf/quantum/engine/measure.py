@@ -125,6 +125,16 @@ class Probs:
         return marginal(probs(), self.positions, self.n)
 
 
+class FrameProbs:
+    """``probs(op=O)``: probabilities of the basis states after O's diagonalizing gates."""
+
+    def __init__(self, frame_index: int):
+        self.fi = frame_index
+
+    def evaluate(self, values, probs, like):
+        return values[self.fi]
+
+
 class EigenExpval:
     """<O> = p . eigvals in the observable's eigenbasis (``var``: p . eig^2 - <O>^2)."""
 
@@ -176,8 +186,8 @@ class MeasurementPlan:
         if getattr(mp, "mv", None) is not None:
             raise UnsupportedCircuit("measurement of a mid-circuit measurement value")
         if isinstance(mp, ProbabilityMP):
-            if mp.obs is not None:
-                raise UnsupportedCircuit("probs of an observable")
+            if mp.obs is not None:  # probabilities in the observable's eigenbasis
+                return FrameProbs(self._diag_frame(mp.obs, plan))
             wires = mp.wires if len(mp.wires) else plan.wire_order
             return Probs(self._positions(wires, plan), self.n)
         obs = mp.obs
@@ -193,8 +203,15 @@ class MeasurementPlan:
                 return VarWord(self._sentence(ps, plan))
             return Expval(self._sentence(ps, plan))
         try:
-            diag = expand_operations(obs.diagonalizing_gates())
             eig = np.real(np.asarray(obs.eigvals()))
+        except Exception as exc:  # noqa: BLE001
+            raise UnsupportedCircuit(f"observable {obs.name} has no eigenvalues") from exc
+        return EigenExpval(self._diag_frame(obs, plan), eig, isinstance(mp, VarianceMP))
+
+    def _diag_frame(self, obs, plan) -> int:
+        """A frame of the observable's (constant) diagonalizing gates; its index."""
+        try:
+            diag = expand_operations(obs.diagonalizing_gates())
         except Exception as exc:  # noqa: BLE001
             raise UnsupportedCircuit(f"observable {obs.name} cannot be diagonalized") from exc
         gates = []
@@ -203,7 +220,7 @@ class MeasurementPlan:
             g.const = plan._const_matrix(op, g)
             gates.append(g)
         self.frames.append(Frame(gates, self._positions(obs.wires, plan)))
-        return EigenExpval(len(self.frames) - 1, eig, isinstance(mp, VarianceMP))
+        return len(self.frames) - 1
 
     def _single_frame_rotation(self, mps, plan) -> list[Gate] | None:
         """Basis-change gates if every measurement is a Pauli expval/var sharing one basis."""
