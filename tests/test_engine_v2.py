@@ -302,3 +302,14 @@ def test_diagonal_unitary_from_inputs_on_any_wires():
         return [qml.expval(qml.PauliZ(0) @ qml.PauliZ(2)), qml.probs(wires=[1])]
 
     compare(circuit, {"weights": (1, 3, 3)}, torch.rand(5, 4) * 3, tol=1e-10, gtol=1e-10)
+
+
+def test_shot_vector_gives_one_result_per_partition():
+    ref, new = _shot_layers([20_000, (30_000, 2)])
+    x = torch.rand(4, 3, dtype=torch.float64)
+    y = new(x)
+    assert new.compiled and y.shape == (3, 4, 7)
+    exact = ref(x)
+    for part in y:
+        assert (part - exact).abs().max() < 0.03
+    assert not torch.equal(y[1], y[2])  # independent samples per partition

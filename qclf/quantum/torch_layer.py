@@ -96,9 +96,6 @@ class TorchLayer(qml.qnn.TorchLayer):
         name = getattr(dev, "name", type(dev).__name__)
         if name not in SUPPORTED_DEVICES:
             return f"device {name!r} is not an exact state-vector simulator known to qclf"
-        shots = self._shots()
-        if shots is not None and (len(shots.shot_vector) != 1 or shots.shot_vector[0].copies != 1):
-            return f"a shot vector ({shots}) requested"
         pipeline = getattr(qnode, "_compile_pipeline", None)
         if pipeline is not None and len(pipeline) > 0:
             return "the QNode carries transforms"
@@ -179,8 +176,14 @@ class TorchLayer(qml.qnn.TorchLayer):
         ops = tape.operations
         plan = self.plans.get(ops, tape.measurements, wire_order, rdtype, x.device)
         shots = self._shots()
-        results = run_plan(plan, ops, shots=None if shots is None else shots.total_shots)
-        return qml.pytrees.unflatten(results, structure)
+        if shots is None:
+            return qml.pytrees.unflatten(run_plan(plan, ops), structure)
+        parts = [part.shots for part in shots.shot_vector for _ in range(part.copies)]
+        if len(parts) == 1:
+            return qml.pytrees.unflatten(run_plan(plan, ops, shots=parts[0]), structure)
+        # a shot vector: one result per partition, as PennyLane returns them
+        return tuple(qml.pytrees.unflatten(run_plan(plan, ops, shots=n_shots), structure)
+                     for n_shots in parts)  # fmt: skip
 
     def _postprocess(self, res, x):
         # identical to pennylane.qnn.TorchLayer._evaluate_qnode after the QNode call
