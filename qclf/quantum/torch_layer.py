@@ -189,6 +189,8 @@ class TorchLayer(qml.qnn.TorchLayer):
         # identical to pennylane.qnn.TorchLayer._evaluate_qnode after the QNode call
         if isinstance(res, torch.Tensor):
             return res.type(x.dtype)
+        if isinstance(res, list) and len(x.shape) > 1 and all(r.dim() == 1 for r in res):
+            return torch.stack(res, 1).type(x.dtype)  # = hstack of the (B, 1) reshapes, one op
 
         def _combine_dimensions(_res):
             if len(x.shape) > 1:

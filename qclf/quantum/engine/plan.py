@@ -75,13 +75,19 @@ def hyper_key(op) -> tuple:
 
 
 def op_batched(op) -> bool:
+    """PennyLane's ``op.batch_size is not None`` without its per-operation validation: a data
+    entry is a broadcast when it has more dimensions than ``op.ndim_params`` says."""
     data = op.data
     if data and all(getattr(d, "ndim", None) == 0 or isinstance(d, float | int) for d in data):
-        return False  # scalar parameters are never batched (skips PennyLane's slow check)
+        return False  # scalar parameters are never batched
     try:
-        return op.batch_size is not None
-    except Exception:  # noqa: BLE001
-        return True
+        nd = op.ndim_params
+        return any(np.ndim(d) > nd[j] for j, d in enumerate(data) if j < len(nd))
+    except Exception:  # noqa: BLE001 - fall back to PennyLane's own answer
+        try:
+            return op.batch_size is not None
+        except Exception:  # noqa: BLE001
+            return True
 
 
 def data_batched(op) -> tuple[bool, ...]:
