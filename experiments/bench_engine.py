@@ -1,37 +1,41 @@
-"""Benchmark qclf.TorchLayer against PennyLane's TorchLayer (forward + backward).
+"""Fair benchmark of qclf.TorchLayer against PennyLane's TorchLayer (issue 8 protocol).
 
-Workloads (all forward + backward through inputs and weights, float32 inputs):
+Both sides run in one process on identical weights and inputs, forward + backward (gradients to
+inputs and weights), float32, one torch thread. Per row: one warm-up call each, then 3 rounds
+of (PennyLane, qclf) interleaved; the figures are medians of the 3. Ratios are PennyLane / qclf
+for wall time and for process CPU time (the fair figure on a shared machine: other jobs' load
+inflates wall time, not this process' CPU time). Peak memory: resident set size above the
+level before the call (after returning freed heap to the OS), sampled every millisecond in an
+extra, untimed call of each side.
 
-* ``quanv``: 2x2 quanvolution, RY(pi x) encoding of a patch on 4 qubits, 2 layers of the
-  ``quanv_block`` ansatz, <Z> on 4 qubits; ``--images`` x 196 patches (28x28 image, stride 2).
-* ``parallel``: 4 circuits x 5 qubits, RX angle encoding, StronglyEntanglingLayers depth 3,
-  <Y> on every qubit; batch 1024 per circuit (4096 circuits).
-* ``qcnn``: 8 qubits, H + RY encoding, 3 levels of QCNN conv/pool, <Z> on the readout qubit;
-  512 samples.
+Rows: 4-qubit quanvolution (RY(pi x) + 2 quanv_block layers) at 200,704 and 12,544 circuits;
+StronglyEntanglingLayers(3) with RX angle encoding on 5 and 8 qubits at batch 64 and on 12 at
+256; 6 qubits at 256: IQPEmbedding + SEL(3), QAOAEmbedding (2 layers), RX encoding +
+RandomLayers (3 x 12); the 8-qubit QCNN at 512; and one call at batch 1 (5 qubits, SEL(3)).
 
-For each: PennyLane TorchLayer (default.qubit, backprop, parameter broadcasting) on the full
-batch (or ``--pl-circuits`` of it), lightning.qubit (adjoint) on a small sub-batch with a time
-cap, and qclf.TorchLayer on the full batch, side by side in one process; circuits/s, the ratio
-qclf / PennyLane and the max |qclf - PennyLane| on the PennyLane batch.
-
-    python experiments/bench_engine.py                # CPU, 1024 images
-    python experiments/bench_engine.py --device cuda  # GPU
-    python experiments/bench_engine.py --quick        # small batches, smoke test
+    nice python experiments/bench_engine.py                 # all rows, prints a markdown table
+    nice python experiments/bench_engine.py --rows sel5,b1  # some rows
+    python experiments/bench_engine.py --quick              # small batches (smoke test)
+    python experiments/bench_engine.py --json out.json      # also write the rows as JSON
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
+import ctypes
+import json
 import math
 import os
 import platform
+import statistics
 import sys
+import threading
 import time
 from pathlib import Path
 
 import pennylane as qml
 import torch
-from tqdm import tqdm
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
@@ -39,198 +43,259 @@ from qclf.circuits import build_qnode, qcnn_readout  # noqa: E402
 
 from qclf.quantum import TorchLayer  # noqa: E402
 
+# ------------------------------------------------------------------------ fair timing
 
-def _sync(device):
-    if torch.device(device).type == "cuda":
-        torch.cuda.synchronize()
+
+def _trim_heap() -> None:
+    with contextlib.suppress(OSError):  # not glibc: nothing to trim
+        ctypes.CDLL("libc.so.6").malloc_trim(0)
+
+
+def _rss() -> int:
+    with open("/proc/self/statm") as fh:
+        return int(fh.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+
+
+def peak_rss_mib(fn) -> float:
+    """Peak resident memory above the starting level while ``fn()`` runs (MiB, sampled)."""
+    _trim_heap()
+    base = _rss()
+    peak = [base]
+    done = threading.Event()
+
+    def sample():
+        while not done.is_set():
+            peak[0] = max(peak[0], _rss())
+            time.sleep(0.001)
+
+    th = threading.Thread(target=sample, daemon=True)
+    th.start()
+    try:
+        fn()
+    finally:
+        done.set()
+        th.join()
+    peak[0] = max(peak[0], _rss())
+    return (peak[0] - base) / 2**20
+
+
+def _timed(fn) -> tuple[float, float]:
+    t0, c0 = time.perf_counter(), time.process_time()
+    fn()
+    return time.perf_counter() - t0, time.process_time() - c0
+
+
+def fair_compare(ref_fn, new_fn, rounds: int = 3, memory: bool = True) -> dict:
+    """Warm-up, then ``rounds`` interleaved (ref, new) timings; medians, ratios, peak memory."""
+    ref_fn()
+    new_fn()
+    w_ref, c_ref, w_new, c_new = [], [], [], []
+    for _ in range(rounds):
+        w, c = _timed(ref_fn)
+        w_ref.append(w)
+        c_ref.append(c)
+        w, c = _timed(new_fn)
+        w_new.append(w)
+        c_new.append(c)
+    out = {
+        "ref_wall_s": statistics.median(w_ref), "ref_cpu_s": statistics.median(c_ref),
+        "new_wall_s": statistics.median(w_new), "new_cpu_s": statistics.median(c_new),
+    }  # fmt: skip
+    out["wall_ratio"] = out["ref_wall_s"] / out["new_wall_s"]
+    out["cpu_ratio"] = out["ref_cpu_s"] / max(out["new_cpu_s"], 1e-9)
+    if memory:
+        out["ref_peak_mib"] = peak_rss_mib(ref_fn)
+        out["new_peak_mib"] = peak_rss_mib(new_fn)
+    return out
+
+
+# ----------------------------------------------------------------------------- rows
+
+
+def _qnode(n, func, **kw):
+    dev = qml.device("default.qubit", wires=n)
+    return qml.QNode(func, dev, interface="torch", diff_method="backprop", **kw)
+
+
+def _sel(n):
+    def circuit(inputs, weights):
+        qml.AngleEmbedding(inputs, wires=range(n), rotation="X")
+        qml.StronglyEntanglingLayers(weights, wires=range(n))
+        return [qml.expval(qml.PauliZ(w)) for w in range(n)]
+
+    return _qnode(n, circuit), {"weights": (3, n, 3)}, n
+
+
+def _iqp_sel(n=6):
+    def circuit(inputs, weights):
+        qml.IQPEmbedding(inputs, wires=range(n))
+        qml.StronglyEntanglingLayers(weights, wires=range(n))
+        return [qml.expval(qml.PauliZ(w)) for w in range(n)]
+
+    return _qnode(n, circuit), {"weights": (3, n, 3)}, n
+
+
+def _qaoa(n=6):
+    def circuit(inputs, weights):
+        qml.QAOAEmbedding(inputs, weights, wires=range(n))
+        return [qml.expval(qml.PauliZ(w)) for w in range(n)]
+
+    return _qnode(n, circuit), {"weights": qml.QAOAEmbedding.shape(2, n)}, n
+
+
+def _random_layers(n=6):
+    def circuit(inputs, weights):
+        qml.AngleEmbedding(inputs, wires=range(n), rotation="X")
+        qml.RandomLayers(weights, wires=range(n), seed=42)
+        return [qml.expval(qml.PauliZ(w)) for w in range(n)]
+
+    return _qnode(n, circuit), {"weights": (3, 12)}, n
+
+
+def _quanv():
+    qnode, ws = build_qnode(4, "angle", "quanv_block", depth=2,
+                            encoding_kw={"rotation": "Y", "scale": math.pi},
+                            diff_method="backprop")  # fmt: skip
+    return qnode, ws, 4
+
+
+def _qcnn():
+    qnode, ws = build_qnode(8, "hadamard_angle", "qcnn", depth=3, diff_method="backprop",
+                            measure_wires=qcnn_readout(range(8), 3))  # fmt: skip
+    return qnode, ws, 8
+
+
+ROWS = {  # name: (builder, batch, quick batch, description)
+    "quanv_large": (_quanv, 200_704, 2048, "4-qubit quanvolution (1024 images x 196 patches)"),
+    "quanv_small": (_quanv, 12_544, 512, "4-qubit quanvolution (64 images x 196 patches)"),
+    "sel5": (lambda: _sel(5), 64, 64, "5 qubits, StronglyEntanglingLayers(3)"),
+    "sel8": (lambda: _sel(8), 64, 64, "8 qubits, StronglyEntanglingLayers(3)"),
+    "sel12": (lambda: _sel(12), 256, 16, "12 qubits, StronglyEntanglingLayers(3)"),
+    "iqp": (_iqp_sel, 256, 32, "6 qubits, IQPEmbedding + StronglyEntanglingLayers(3)"),
+    "qaoa": (_qaoa, 256, 32, "6 qubits, QAOAEmbedding (2 layers)"),
+    "random": (_random_layers, 256, 32, "6 qubits, RandomLayers (3 x 12)"),
+    "qcnn": (_qcnn, 512, 64, "8-qubit QCNN (3 conv/pool levels)"),
+    "b1": (lambda: _sel(5), 1, 1, "batch 1, 5 qubits, StronglyEntanglingLayers(3)"),
+}
 
 
 def _fwd_bwd(layer, x):
-    x = x.detach().requires_grad_(True)
-    y = layer(x)
-    y.sum().backward()
-    return y.detach()
-
-
-def _timed(layer, x, device, repeats=1):
-    """(best wall seconds, CPU seconds of that run, output) over ``repeats`` runs."""
-    best, best_cpu, y = math.inf, math.inf, None
-    for _ in range(repeats):
+    def run():
         layer.zero_grad(set_to_none=True)
-        _sync(device)
-        t0, c0 = time.perf_counter(), time.process_time()
-        y = _fwd_bwd(layer, x)
-        _sync(device)
-        wall, cpu = time.perf_counter() - t0, time.process_time() - c0
-        if wall < best:
-            best, best_cpu = wall, cpu
-    return best, best_cpu, y
+        xi = x.detach().requires_grad_(True)
+        y = layer(xi)
+        y.sum().backward()
+        return y
+
+    return run
 
 
-def _workloads(args):
-    n_img = args.images
-    if args.quick:
-        n_img = min(n_img, 16)
-    quanv = build_qnode(
-        4,
-        "angle",
-        "quanv_block",
-        depth=2,
-        encoding_kw={"rotation": "Y", "scale": math.pi},
-        diff_method="backprop",
-    )
-    par = build_qnode(
-        5, "angle", "strongly_entangling", depth=3, measurement="Y", diff_method="backprop"
-    )
-    qcnn = build_qnode(
-        8,
-        "hadamard_angle",
-        "qcnn",
-        depth=3,
-        measure_wires=qcnn_readout(range(8), 3),
-        diff_method="backprop",
-    )
-    return [
-        # name, (qnode, weight_shapes), n_features, n_layers, batch per layer, description
-        ("quanvolution", quanv, 4, 1, n_img * 196, f"{n_img} images x 196 patches, 4 qubits"),
-        ("parallel", par, 5, 4, 64 if args.quick else 1024, "4 circuits x 5 qubits, SEL depth 3"),
-        ("qcnn", qcnn, 8, 1, 64 if args.quick else 512, "8 qubits, 3 conv/pool levels"),
-    ]
+def bench_row(name: str, quick: bool = False, rounds: int = 3) -> dict:
+    build, batch, quick_batch, desc = ROWS[name]
+    qnode, ws, n_in = build()
+    batch = quick_batch if quick else batch
+    torch.manual_seed(0)
+    ref = qml.qnn.TorchLayer(qnode, ws)
+    new = TorchLayer(qnode, ws, strict=True)
+    new.load_state_dict(ref.state_dict())
+    x = torch.rand(batch, n_in, generator=torch.Generator().manual_seed(1))
+    if batch == 1:
+        x = x[0]
+    ref_fn, new_fn = _fwd_bwd(ref, x), _fwd_bwd(new, x)
+    diff = (ref_fn().detach() - new_fn().detach()).abs().max().item()
+    gdiff = max((p.grad - dict(new.named_parameters())[k].grad).abs().max().item()
+                for k, p in ref.named_parameters())  # fmt: skip
+    row = {"row": name, "description": desc, "batch": batch, "max_abs_diff": diff,
+           "max_abs_grad_diff": gdiff}  # fmt: skip
+    row.update(fair_compare(ref_fn, new_fn, rounds=rounds))
+    row["plan_compiles"] = new.plans.compiles
+    return row
 
 
-def _lightning_layer(qnode_ws, n_wires):
-    qnode, ws = qnode_ws
-    dev = qml.device("lightning.qubit", wires=n_wires)
-    ln = qml.QNode(qnode.func, dev, interface="torch", diff_method="adjoint")
-    return qml.qnn.TorchLayer(ln, ws)
+def print_header(title: str, details: str) -> None:
+    """One line naming the run: what, when, versions, threads, and the machine's load."""
+    print(f"# {title}  {time.strftime('%Y-%m-%d %H:%M %Z')}  torch {torch.__version__}, "
+          f"PennyLane {qml.__version__}, {platform.machine()}, threads={torch.get_num_threads()}"
+          f", {details}, load average {os.getloadavg()[0]:.1f}")  # fmt: skip
 
 
-def _run_lightning(layers, xs, cap_s, chunk=16):
-    """circuits/s over a sub-batch; None if the time cap was hit before it finished."""
-    done, t_total = 0, 0.0
-    n = sum(x.shape[0] for x in xs)
-    with tqdm(total=n, desc="lightning.qubit adjoint", leave=False) as bar:
-        for layer, x in zip(layers, xs, strict=True):
-            for i in range(0, x.shape[0], chunk):
-                xc = x[i : i + chunk]
-                t0 = time.perf_counter()
-                _fwd_bwd(layer, xc)
-                t_total += time.perf_counter() - t0
-                done += xc.shape[0]
-                bar.update(xc.shape[0])
-                if t_total > cap_s:
-                    return None, done / t_total
-    return done / t_total, done / t_total
+def float64_check(name: str, quick: bool = False) -> dict:
+    """float32 errors of PennyLane and qclf against a float64 reference (qclf in float64, equal
+    to PennyLane's float64 to 1e-10 by the tests): outputs and the summed weight gradients."""
+    build, batch, quick_batch, _ = ROWS[name]
+    qnode, ws, n_in = build()
+    batch = quick_batch if quick else batch
+    torch.manual_seed(0)
+    ref = qml.qnn.TorchLayer(qnode, ws)
+    new = TorchLayer(qnode, ws, strict=True)
+    new.load_state_dict(ref.state_dict())
+    new64 = TorchLayer(qnode, ws, strict=True)
+    new64.load_state_dict(ref.state_dict())
+    new64.double()
+    x = torch.rand(batch, n_in, generator=torch.Generator().manual_seed(1))
+    out = {}
+    for label, layer, xi in (("pl32", ref, x), ("qclf32", new, x), ("f64", new64, x.double())):
+        y = layer(xi)
+        y.sum().backward()
+        params = sorted(layer.named_parameters())
+        grads = torch.cat([p.grad.double().reshape(-1) for _, p in params])
+        out[label] = (y.detach().double(), grads)
+    y64, g64 = out["f64"]
+    scale = g64.abs().max().item()
+    row = {"row": name, "batch": batch, "max_abs_grad": scale}
+    for label in ("pl32", "qclf32"):
+        y, g = out[label]
+        row[f"{label}_value_err"] = (y - y64).abs().max().item()
+        row[f"{label}_grad_err"] = (g - g64).abs().max().item()
+    return row
+
+
+def _fmt_ms(s: float) -> str:
+    return f"{s * 1e3:,.2f}" if s < 0.1 else f"{s * 1e3:,.0f}"
 
 
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
-    ap.add_argument("--device", default="cpu", help="torch device for qclf (cpu, cuda)")
-    ap.add_argument("--images", type=int, default=1024, help="images for the quanvolution load")
+    ap.add_argument("--rows", default=",".join(ROWS), help=f"comma list of {', '.join(ROWS)}")
     ap.add_argument("--quick", action="store_true", help="small batches (smoke test)")
-    ap.add_argument("--pl-circuits", type=int, default=0, help="cap PennyLane's batch (0: full)")
-    ap.add_argument("--lightning-circuits", type=int, default=256)
-    ap.add_argument("--lightning-cap", type=float, default=60.0, help="seconds per workload")
-    ap.add_argument("--no-lightning", action="store_true")
-    ap.add_argument("--repeats", type=int, default=3, help="qclf timing: best of N")
-    ap.add_argument("--workloads", default="quanvolution,parallel,qcnn")
-    ap.add_argument(
-        "--threads", type=int, default=1, help="torch CPU threads for every engine (0: keep)"
-    )
+    ap.add_argument("--rounds", type=int, default=3)
+    ap.add_argument("--json", type=Path, help="also write the rows to this JSON file")
+    ap.add_argument("--float64-check", action="store_true",
+                    help="instead of timing: float32 errors of both sides against float64")
     args = ap.parse_args(argv)
-    if args.threads > 0:
-        torch.set_num_threads(args.threads)
-    device = torch.device(args.device)
-    if args.quick:
-        args.lightning_circuits = min(args.lightning_circuits, 32)
-
-    print(
-        f"# qclf engine benchmark  {time.strftime('%Y-%m-%d %H:%M %Z')}  "
-        f"torch {torch.__version__}, PennyLane {qml.__version__}, "
-        f"{platform.processor() or platform.machine()}, threads={torch.get_num_threads()}, "
-        f"qclf device={device}, load average {os.getloadavg()[0]:.1f}"
-    )
+    torch.set_num_threads(1)
+    if args.float64_check:
+        print_header("float32 accuracy against float64", "fwd+bwd, summed weight gradients")
+        print("\n| row | batch | max abs grad | PL f32 value / grad error | qclf f32 value / grad "
+              "error | qclf grad error / max abs grad |")
+        print("|---|---:|---:|---:|---:|---:|")
+        for name in args.rows.split(","):
+            r = float64_check(name, quick=args.quick)
+            print(f"| {ROWS[name][3]} | {r['batch']:,} | {r['max_abs_grad']:,.1f} | "
+                  f"{r['pl32_value_err']:.1e} / {r['pl32_grad_err']:.1e} | "
+                  f"{r['qclf32_value_err']:.1e} / {r['qclf32_grad_err']:.1e} | "
+                  f"{r['qclf32_grad_err'] / r['max_abs_grad']:.1e} |", flush=True)  # fmt: skip
+        return
+    print_header("qclf engine benchmark", "float32, fwd+bwd")
     rows = []
-    wanted = set(args.workloads.split(","))
-    for name, qnode_ws, n_feat, n_layers, batch, desc in _workloads(args):
-        if name not in wanted:
-            continue
-        qnode, ws = qnode_ws
-        torch.manual_seed(0)
-        pl_layers = [qml.qnn.TorchLayer(qnode, ws) for _ in range(n_layers)]
-        qc_layers = [TorchLayer(qnode, ws) for _ in range(n_layers)]
-        for a, b in zip(pl_layers, qc_layers, strict=True):
-            b.load_state_dict(a.state_dict())
-        qc_layers = [b.to(device) for b in qc_layers]
-        gen = torch.Generator().manual_seed(1)
-        xs = [torch.rand(batch, n_feat, generator=gen) for _ in range(n_layers)]
-        total = batch * n_layers
-
-        # qclf: full batch, best of N after a warm-up
-        xs_dev = [x.to(device) for x in xs]
-        for b, x in zip(qc_layers, xs_dev, strict=True):
-            _fwd_bwd(b, x[:256])
-        t_q = c_q = 0.0
-        ys_q = []
-        for b, x in zip(qc_layers, xs_dev, strict=True):
-            t, c, y = _timed(b, x, device, repeats=args.repeats)
-            t_q += t
-            c_q += c
-            ys_q.append(y)
-        assert all(b.compiled for b in qc_layers), [b.fallback_reason for b in qc_layers]
-        rate_q = total / t_q
-
-        # PennyLane default.qubit backprop (CPU), full batch unless capped
-        pl_batch = batch if args.pl_circuits <= 0 else min(batch, args.pl_circuits)
-        for a, x in zip(pl_layers, xs, strict=True):
-            _fwd_bwd(a, x[:64])
-        t_p = c_p = diff = 0.0
-        for a, x, yq in zip(
-            tqdm(pl_layers, desc=f"PennyLane {name}", leave=False), xs, ys_q, strict=True
-        ):
-            t, c, y = _timed(a, x[:pl_batch], "cpu", repeats=1)
-            t_p += t
-            c_p += c
-            diff = max(diff, (y - yq[:pl_batch].cpu()).abs().max().item())
-        rate_p = pl_batch * n_layers / t_p
-
-        # lightning.qubit adjoint on a small sub-batch (it loops over the batch)
-        rate_l, note_l = None, "skipped"
-        if not args.no_lightning:
-            n_wires = len(qnode.device.wires)
-            l_layers = [_lightning_layer(qnode_ws, n_wires) for _ in range(n_layers)]
-            for a, b in zip(pl_layers, l_layers, strict=True):
-                b.load_state_dict(a.state_dict())
-            per = max(1, args.lightning_circuits // n_layers)
-            rate_l, partial = _run_lightning(l_layers, [x[:per] for x in xs], args.lightning_cap)
-            note_l = (
-                f"{rate_l:,.0f}"
-                if rate_l is not None
-                else f"did not finish in {args.lightning_cap:.0f} s (~{partial:,.0f})"
-            )
-        cpu_ratio = (total / c_q) / (pl_batch * n_layers / c_p)
-        rows.append(
-            (name, desc, total, pl_batch * n_layers, rate_p, note_l, rate_q, cpu_ratio, diff)
-        )
-
+    for name in args.rows.split(","):
+        row = bench_row(name, quick=args.quick, rounds=args.rounds)
+        rows.append(row)
+        print(f"  {name}: PL {_fmt_ms(row['ref_wall_s'])} ms, qclf {_fmt_ms(row['new_wall_s'])} "
+              f"ms, cpu ratio {row['cpu_ratio']:.1f}x", flush=True)  # fmt: skip
     print()
-    print(
-        "| workload | circuits (qclf / PennyLane batch) | PennyLane default.qubit backprop "
-        "[circ/s] | lightning.qubit adjoint [circ/s] | qclf "
-        f"({device.type}) [circ/s] | qclf / PennyLane (wall) | qclf / PennyLane (CPU time) "
-        "| max abs diff |"
-    )
-    print("|---|---|---:|---:|---:|---:|---:|---:|")
-    for name, desc, total, pl_total, rate_p, note_l, rate_q, cpu_ratio, diff in rows:
-        print(
-            f"| {name} ({desc}) | {total:,} / {pl_total:,} | {rate_p:,.0f} | {note_l} | "
-            f"{rate_q:,.0f} | {rate_q / rate_p:.1f}x | {cpu_ratio:.1f}x | {diff:.1e} |"
-        )
-    print(
-        "\ncircuits/s are wall-clock, forward + backward, float32 inputs; qclf best of "
-        f"{args.repeats}, PennyLane one run after a warm-up; the CPU-time ratio uses "
-        "process CPU seconds (less sensitive to other load on a shared machine)."
-    )
+    print("| row | batch | PennyLane [ms] | qclf [ms] | PL / qclf (wall) | PL / qclf (CPU) "
+          "| peak MiB PL / qclf | max abs diff (value, grad) |")
+    print("|---|---:|---:|---:|---:|---:|---:|---:|")
+    for r in rows:
+        print(f"| {r['description']} | {r['batch']:,} | {_fmt_ms(r['ref_wall_s'])} | "
+              f"{_fmt_ms(r['new_wall_s'])} | {r['wall_ratio']:.1f}x | {r['cpu_ratio']:.1f}x | "
+              f"{r['ref_peak_mib']:.0f} / {r['new_peak_mib']:.0f} | "
+              f"{r['max_abs_diff']:.1e}, {r['max_abs_grad_diff']:.1e} |")  # fmt: skip
+    print("\nmedian of 3 interleaved runs after a warm-up, wall-clock ms per forward+backward "
+          "call; CPU ratio from process CPU seconds (the fair figure on a shared machine).")
+    if args.json:
+        args.json.write_text(json.dumps(rows, indent=1))
 
 
 if __name__ == "__main__":

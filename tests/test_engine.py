@@ -10,7 +10,8 @@ import pennylane as qml
 import pytest
 import torch
 
-from qclf.quantum import TorchLayer, UnsupportedCircuit, simulate, simulator
+from qclf.quantum import TorchLayer, UnsupportedCircuit, simulate
+from qclf.quantum.engine import thresholds
 
 VAL_TOL = 1e-5
 GRAD_TOL = 1e-4
@@ -20,7 +21,8 @@ def _dev(n, **kw):
     return qml.device("default.qubit", wires=n, **kw)
 
 
-def compare(qnode, weight_shapes, x, *, dtype=torch.float64, seed=0, check_grad=True):
+def compare(qnode, weight_shapes, x, *, dtype=torch.float64, seed=0, check_grad=True, tol=None,
+            gtol=None):
     """Build both layers with identical weights and compare outputs and gradients."""
     torch.manual_seed(seed)
     ref = qml.qnn.TorchLayer(qnode, weight_shapes)
@@ -36,14 +38,14 @@ def compare(qnode, weight_shapes, x, *, dtype=torch.float64, seed=0, check_grad=
     assert new.compiled, new.fallback_reason
     assert ya.shape == yb.shape
     assert ya.dtype == yb.dtype
-    tol = VAL_TOL if dtype == torch.float64 else 1e-5
+    tol = tol if tol is not None else VAL_TOL if dtype == torch.float64 else 1e-5
     np.testing.assert_allclose(yb.detach().numpy(), ya.detach().numpy(), atol=tol, rtol=0)
     if not check_grad:
         return yb
     g = torch.randn(ya.shape, dtype=ya.dtype, generator=torch.Generator().manual_seed(seed))
     (ya * g).sum().backward()
     (yb * g).sum().backward()
-    gtol = GRAD_TOL if dtype == torch.float64 else 1e-3
+    gtol = gtol if gtol is not None else GRAD_TOL if dtype == torch.float64 else 1e-3
     if xa.grad is not None or xb.grad is not None:
         np.testing.assert_allclose(xb.grad.numpy(), xa.grad.numpy(), atol=gtol, rtol=0)
     for name, p in ref.named_parameters():
@@ -150,6 +152,14 @@ def test_probs_outputs():
 
     compare(circuit_all, {"weights": (1, 3, 3)}, torch.rand(5, 3))
 
+    @qml.qnode(_dev(3), interface="torch", diff_method="backprop")
+    def circuit_obs(inputs, weights):
+        qml.AngleEmbedding(inputs, wires=range(3))
+        qml.StronglyEntanglingLayers(weights, wires=range(3))
+        return [qml.probs(op=qml.PauliX(1)), qml.probs(op=qml.PauliZ(0) @ qml.PauliY(2))]
+
+    compare(circuit_obs, {"weights": (1, 3, 3)}, torch.rand(5, 3))
+
 
 def test_pauli_words_hamiltonian_variance_hermitian():
     h_mat = np.array([[1.0, 0.5 - 0.2j], [0.5 + 0.2j, -0.3]])
@@ -238,7 +248,8 @@ def test_isinstance_and_input_arg():
     layer = TorchLayer(qnode, ws)
     assert isinstance(layer, qml.qnn.TorchLayer)
     assert layer.input_arg == "inputs"
-    assert "compiled" in repr(layer)
+    ref = qml.qnn.TorchLayer(qnode, ws)
+    assert repr(layer) == repr(ref) and str(layer) == str(ref)  # PennyLane's own printout
 
 
 # ------------------------------------------------------------------------------ fallback
@@ -255,7 +266,7 @@ def test_fallback_mid_circuit_measurement(caplog):
 
     torch.manual_seed(0)
     ref = qml.qnn.TorchLayer(circuit, {"w": 1})
-    new = TorchLayer(circuit, {"w": 1})
+    new = TorchLayer(circuit, {"w": 1}, strict=False)
     new.load_state_dict(ref.state_dict())
     x = torch.rand(3, 1, dtype=torch.float64)
     with caplog.at_level(logging.WARNING, logger="qclf.quantum"):
@@ -266,7 +277,7 @@ def test_fallback_mid_circuit_measurement(caplog):
     torch.testing.assert_close(y, ref(x))
 
 
-def test_fallback_shots_device(caplog):
+def test_shots_device_runs_on_the_engine():
     dev = qml.device("default.qubit", wires=2)
 
     @qml.set_shots(shots=1000)
@@ -276,12 +287,10 @@ def test_fallback_shots_device(caplog):
         qml.RX(w, 1)
         return qml.expval(qml.PauliZ(0))
 
-    with caplog.at_level(logging.WARNING, logger="qclf.quantum"):
-        layer = TorchLayer(circuit, {"w": 1})
-        assert not layer.compiled
-        y = layer(torch.zeros(2, 1))
+    layer = TorchLayer(circuit, {"w": 1})
+    y = layer(torch.zeros(2, 1))
+    assert layer.compiled
     torch.testing.assert_close(y, torch.ones(2))  # RY(0)|0>: exact even with shots
-    assert any("shots" in r.message for r in caplog.records)
 
 
 def test_invalid_input_raises_and_stays_compiled():
@@ -377,6 +386,17 @@ def test_string_wire_labels():
 
 
 # ------------------------------------------------------------------------ random circuits
+
+
+def _force_path(path, monkeypatch):
+    """Force the engine's other code paths on small test circuits: single-qubit layers one wire
+    at a time and no blocks, or every weight-only run fused into one unitary."""
+    if path == "one_wire_layers":
+        monkeypatch.setattr(thresholds, "GROUP_MAX_WIRES", 1)
+        monkeypatch.setattr(thresholds, "FULL_LAYER_MAX_WIRES", 0)
+        monkeypatch.setattr(thresholds, "BLOCK_MAX_WIRES", 1)
+    elif path == "fused_unitary":
+        monkeypatch.setattr(thresholds, "RUN_FUSE_MIN_RATIO", 0)
 
 _ONE_PARAM = [qml.RX, qml.RY, qml.RZ, qml.PhaseShift]
 _TWO_WIRE_PARAM = [qml.CRX, qml.CRY, qml.CRZ, qml.ControlledPhaseShift, qml.IsingXX,
@@ -475,10 +495,9 @@ def _random_qnode(seed):
 
 
 @pytest.mark.parametrize("seed", range(20))
-@pytest.mark.parametrize("path", ["auto", "fused"])
+@pytest.mark.parametrize("path", ["auto", "one_wire_layers", "fused_unitary"])
 def test_random_circuits(seed, path, monkeypatch):
-    if path == "fused":  # force gate blocks / fused unitaries even for tiny batches
-        monkeypatch.setattr(simulator, "_SMALL_STATE", 0)
+    _force_path(path, monkeypatch)
     qnode, ws = _random_qnode(seed)
     compare(qnode, ws, torch.rand(4, 3) * 2, seed=seed)
 
@@ -490,7 +509,7 @@ def test_large_batch_quanvolution(rotation):
 
 
 def test_named_circuits_forced_fused_path(monkeypatch):
-    monkeypatch.setattr(simulator, "_SMALL_STATE", 0)
+    monkeypatch.setattr(thresholds, "GROUP_MAX_WIRES", 1)
     test_quanvolution_real_and_complex()
     test_data_reuploading()
     test_amplitude_embedding()
@@ -572,12 +591,11 @@ def _catalogue_cases():
 
 
 @pytest.mark.parametrize("kw", _catalogue_cases())
-@pytest.mark.parametrize("path", ["auto", "fused"])
+@pytest.mark.parametrize("path", ["auto", "one_wire_layers", "fused_unitary"])
 def test_catalogue_circuit(kw, path, monkeypatch):
     from qclf import circuits
 
-    if path == "fused":
-        monkeypatch.setattr(simulator, "_SMALL_STATE", 0)
+    _force_path(path, monkeypatch)
 
     qnode, ws = circuits.build_qnode(diff_method="backprop", **kw)
     tape_inputs = qnode.func.__code__.co_varnames[: qnode.func.__code__.co_argcount]
@@ -620,7 +638,7 @@ def test_cuda_matches_cpu():
 @pytest.mark.parametrize("seed", range(20))
 def test_random_circuits_small_gate_by_gate(seed, monkeypatch):
     """The previous small-state path (no layered fusion) stays exact."""
-    monkeypatch.setattr(simulator, "SMALL_FUSE", False)
+    monkeypatch.setattr(thresholds, "GROUP_MAX_WIRES", 2)
     qnode, ws = _random_qnode(seed)
     compare(qnode, ws, torch.rand(4, 3) * 2, seed=seed)
 
@@ -664,7 +682,8 @@ def test_weights_and_inputs_changes_between_calls_are_reflected():
 
 
 def test_data_dependent_structure_is_not_reused():
-    """A circuit whose gates depend on the input values gives PennyLane's result per call."""
+    """A circuit whose gates depend on the input values gives PennyLane's result per call:
+    a changed structure compiles a new plan, never reuses another one."""
 
     @qml.qnode(_dev(3), interface="torch", diff_method="backprop")
     def circuit(inputs, weights):
@@ -689,3 +708,4 @@ def test_data_dependent_structure_is_not_reused():
             new(x).detach().numpy(), ref(x).detach().numpy(), atol=VAL_TOL, rtol=0
         )
     assert new.compiled, new.fallback_reason
+    assert new.plans.compiles == 2  # one plan per structure, each replayed

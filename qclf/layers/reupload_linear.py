@@ -16,8 +16,9 @@ with :math:`Z_{S_m}` the m-th Z-word (single :math:`Z_i` first, then :math:`Z_iZ
 disjoint pairs: 7 + 3 = 10 outputs on 7 qubits) and a classical per-output affine (a, b), since
 expectations lie in [-1, 1] and cross-entropy needs a wider logit range. Every operator is a
 :math:`2^n \times 2^n` matrix applied to the batched state (the "explicit matrices" of the
-original); the phase uploads are exact unitaries, not hardware-efficient ones (a diagonal
-unitary on 7 qubits needs up to :math:`2^7` multi-controlled phases). Quantum parameters:
+original; run on qclf's engine, :meth:`ReuploadLinear.expectations`); the phase uploads are
+exact unitaries, not hardware-efficient ones (a diagonal unitary on 7 qubits needs up to
+:math:`2^7` multi-controlled phases). Quantum parameters:
 ``J * depth * n * 3`` (2058 for S7's 12544 features on 7 qubits, depth 1), classical ``2 *
 out_features``.
 
@@ -31,11 +32,13 @@ from __future__ import annotations
 
 import math
 
+import pennylane as qml
 import torch
 from torch import nn
 
 from qclf.layers.base import QuantumLayer, check_last_dim
 from qclf.layers.twins import matched_mlp
+from qclf.quantum import PlanCache, simulate
 
 
 def z_words(n_qubits: int, n_out: int) -> list[tuple[int, ...]]:
@@ -112,9 +115,9 @@ class ReuploadLinear(QuantumLayer):
         self.out_bias = nn.Parameter(torch.zeros(out_features))
         rings = torch.stack([cnot_ring(n_qubits, (layer % (n_qubits - 1)) + 1)
                              for layer in range(depth)])
-        self.register_buffer("rings", rings, persistent=False)
-        # rings[l] maps |b> to |f(b)>; the new amplitude at f(b) is the old one at b
-        self.register_buffer("ring_sources", torch.argsort(rings.argmax(1)), persistent=False)
+        self.register_buffer("rings", rings, persistent=False)  # for unitaries()
+        self.words = z_words(n_qubits, out_features)
+        self.plans = PlanCache()  # the circuit's compiled plans (not module state)
         idx = torch.arange(self.dim)
         signs = torch.stack([
             (1 - 2 * (sum((idx >> (n_qubits - 1 - q)) & 1 for q in w) % 2)).float()
@@ -127,23 +130,28 @@ class ReuploadLinear(QuantumLayer):
         return entangling_unitaries(self.unitary_angles.theta, self.rings)
 
     def expectations(self, x: torch.Tensor) -> torch.Tensor:
-        """``<Z_S>`` for each readout word: ``(B, in_features) -> (B, out_features)``."""
+        """``<Z_S>`` for each readout word: ``(B, in_features) -> (B, out_features)``.
+
+        The circuit (module doc) runs on qclf's engine like every other circuit in the package:
+        its plan is compiled once (kept in ``self.plans``) and the phase uploads are applied as
+        diagonal multiplies, the trained layers as Kronecker products and one CNOT-ring gather.
+        """
         b = x.shape[0]
         pad = self.n_chunks * self.dim - self.in_features
         chunks = nn.functional.pad(x, (0, pad)).reshape(b, self.n_chunks, self.dim)
         phases = torch.polar(torch.ones_like(chunks), self.scale * chunks)
-        rots = _rot(self.unitary_angles.theta).to(phases.dtype)  # (J, depth, n, 2, 2)
-        psi = torch.full((b, self.dim), self.dim**-0.5, dtype=phases.dtype, device=x.device)
-        # gate by gate on the state: J * depth * n tiny products instead of J (2^n)^2 matmuls
-        for j in range(self.n_chunks):
-            psi = psi * phases[:, j]
-            for layer in range(self.depth):
-                for q in range(self.n_qubits):
-                    v = psi.reshape(b, 1 << q, 2, self.dim >> (q + 1))
-                    psi = torch.einsum("ab,nlbr->nlar", rots[j, layer, q], v).reshape(b, -1)
-                psi = psi[:, self.ring_sources[layer]]
-        probs = psi.real**2 + psi.imag**2
-        return probs @ self.signs.to(probs.dtype)
+        theta = self.unitary_angles.theta.to(x.dtype)
+        wires = list(range(self.n_qubits))
+        with qml.QueuingManager.stop_recording():
+            ops = [qml.Hadamard(w) for w in wires]
+            for j in range(self.n_chunks):
+                ops.append(qml.DiagonalQubitUnitary(phases[:, j], wires=wires))
+                ops.append(qml.StronglyEntanglingLayers(theta[j], wires=wires))
+            mps = [qml.expval(qml.prod(*[qml.Z(w) for w in word]) if len(word) > 1
+                              else qml.Z(word[0])) for word in self.words]  # fmt: skip
+        dtype = x.dtype if x.dtype in (torch.float32, torch.float64) else torch.float32
+        results = simulate(ops, mps, wires, dtype=dtype, device=x.device, cache=self.plans)
+        return torch.stack(results, -1)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         check_last_dim(x, self.in_features, type(self).__name__)

@@ -2,21 +2,32 @@
 
 Public API:
 
-* :class:`TorchLayer` -- same signature/semantics as ``pennylane.qnn.TorchLayer``; runs the
-  circuit on a batched torch state-vector engine and falls back to PennyLane (logged once)
-  for anything it cannot compile. ``layer.compiled`` / ``layer.fallback_reason`` report which.
+* :class:`TorchLayer` -- same signature/semantics as ``pennylane.qnn.TorchLayer``; compiles
+  the circuit once into a plan and replays it on a batched torch state-vector engine
+  (:mod:`qclf.quantum.engine`); falls back to PennyLane (logged once) for anything it cannot
+  run, or raises in strict mode. ``layer.compiled`` / ``layer.fallback_reason`` report which.
 * :func:`simulate` -- batched state-vector simulation of a recorded tape (or ops +
   measurements) with torch tensors; differentiable, CPU/CUDA, float32/float64.
-* :class:`UnsupportedCircuit` -- raised by :func:`simulate` for circuits it cannot handle.
+* :class:`UnsupportedCircuit`, :class:`StrictModeError`, :class:`MemoryLimitExceeded`.
 """
 
-from .simulator import UnsupportedCircuit, expand_operations, simulate
+from .engine import (
+    MemoryLimitExceeded,
+    PlanCache,
+    StrictModeError,
+    UnsupportedCircuit,
+    expand_operations,
+    simulate,
+)
 from .torch_layer import SUPPORTED_DEVICES, TorchLayer
 
 __all__ = [
     "TorchLayer",
     "simulate",
     "UnsupportedCircuit",
+    "StrictModeError",
+    "MemoryLimitExceeded",
+    "PlanCache",
     "expand_operations",
     "SUPPORTED_DEVICES",
 ]

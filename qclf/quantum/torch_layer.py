@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import logging
+import os
 
 import pennylane as qml
 import torch
 
-from .simulator import UnsupportedCircuit, simulate
+from .engine import MemoryLimitExceeded, PlanCache, StrictModeError, UnsupportedCircuit, run_plan
 
-__all__ = ["TorchLayer", "SUPPORTED_DEVICES"]
+__all__ = ["TorchLayer", "SUPPORTED_DEVICES", "strict_default"]
 
 logger = logging.getLogger("qclf.quantum")
 
@@ -19,38 +20,52 @@ SUPPORTED_DEVICES = frozenset(
 )
 
 
+def strict_default() -> bool:
+    """Strict mode from the environment: ``QCLF_STRICT=1`` (or true/yes/on)."""
+    return os.environ.get("QCLF_STRICT", "").strip().lower() in ("1", "true", "yes", "on")
+
+
 class TorchLayer(qml.qnn.TorchLayer):
-    """Drop-in replacement for :class:`pennylane.qnn.TorchLayer` that runs a compiled path.
+    """Drop-in replacement for :class:`pennylane.qnn.TorchLayer` that runs a compiled plan.
 
     Construction, weight initialisation, parameter names (``state_dict``), input reshaping
-    (any number of leading batch dimensions) and output layout are inherited from
-    PennyLane's ``TorchLayer``; only the evaluation of the QNode is replaced. At every
-    forward pass the QNode's quantum function is recorded with the actual torch tensors
-    (inputs with their batch dimension, weights cast to the input's dtype/device exactly
-    as PennyLane does) and simulated by :func:`qclf.quantum.simulate`, a batched torch
-    state-vector simulator, so the cost of recording is paid per call, not per sample.
+    (any number of leading batch dimensions), output layout and ``repr`` are PennyLane's; only
+    the evaluation of the QNode is replaced. The first call records the quantum function with
+    the actual tensors and compiles the circuit's structure into a plan
+    (:class:`qclf.quantum.engine.CircuitPlan`); later calls record the function again (a few
+    top-level operations), find the plan by its structure key in the layer's own bounded
+    :attr:`plans` cache and only bind the new tensors. ``layer.plans.clear()`` frees them.
 
-    Circuits the engine cannot handle (finite shots, non state-vector devices, mid-circuit
-    measurements, noise channels, ``sample``/``counts``/``state`` measurements, QNode
-    transforms, ...) are executed through PennyLane instead; the reason is logged once per
-    layer on the ``qclf.quantum`` logger and stored in :attr:`fallback_reason`.
+    Circuits the engine cannot handle (non state-vector devices, mid-circuit measurements,
+    noise channels, ``sample``/``counts``/``state`` measurements, QNode transforms, ...) run
+    through PennyLane; the reason is logged once and kept in :attr:`fallback_reason`. With
+    ``strict=True`` (default: ``QCLF_STRICT=1`` in the environment) they raise
+    :class:`qclf.quantum.StrictModeError` instead. An unexpected engine error on a circuit
+    PennyLane runs is logged as a bug with its traceback, that call is answered by PennyLane
+    and the layer stays compiled (strict mode raises it).
 
     Attributes:
-        compiled (bool): ``True`` while the layer runs on the compiled engine. Set at
-            construction from static checks (device, shots, transforms) and updated to
-            ``False`` if a forward pass had to fall back.
+        compiled (bool): ``True`` while the layer runs on the engine.
         fallback_reason (str | None): why the layer falls back, if it does.
+        strict (bool): raise instead of falling back.
+        plans (PlanCache): this layer's compiled plans.
 
     Output dtype: like PennyLane's ``TorchLayer`` the result is cast to the input dtype;
     the simulation runs in complex64 for float32 inputs and complex128 for float64 inputs.
     """
 
-    def __init__(self, qnode, weight_shapes, init_method=None, *, force_fallback=False):
+    def __init__(self, qnode, weight_shapes, init_method=None, *, force_fallback=False,
+                 strict: bool | None = None):  # fmt: skip
         super().__init__(qnode, weight_shapes, init_method=init_method)
+        strict = strict_default() if strict is None else bool(strict)
         reason = "forced by the user" if force_fallback else self._static_check()
         # plain object attributes (not qnode attributes): see TorchLayer.__setattr__
         self.__dict__["_qclf_reason"] = reason
         self.__dict__["_qclf_warned"] = False
+        self.__dict__["_qclf_strict"] = strict
+        self.__dict__["_qclf_plans"] = PlanCache()
+        if strict and reason is not None and not force_fallback:
+            raise StrictModeError(self._strict_message(reason))
 
     # ----------------------------------------------------------------- public state
     @property
@@ -61,19 +76,37 @@ class TorchLayer(qml.qnn.TorchLayer):
     def fallback_reason(self) -> str | None:
         return self._qclf_reason
 
+    @property
+    def strict(self) -> bool:
+        return self._qclf_strict
+
+    @property
+    def plans(self) -> PlanCache:
+        return self._qclf_plans
+
     # ------------------------------------------------------------------- internals
+    def _strict_message(self, reason: str) -> str:
+        name = getattr(self.qnode.func, "__name__", "qnode")
+        return (f"qclf.TorchLayer({name}) cannot run on the engine in strict mode: {reason} "
+                "(pass strict=False / unset QCLF_STRICT to let PennyLane run it)")  # fmt: skip
+
     def _static_check(self) -> str | None:
         qnode = self.qnode
         dev = qnode.device
         name = getattr(dev, "name", type(dev).__name__)
         if name not in SUPPORTED_DEVICES:
             return f"device {name!r} is not an exact state-vector simulator known to qclf"
-        shots = getattr(qnode, "_shots", None) or getattr(dev, "shots", None)
-        if shots is not None and getattr(shots, "total_shots", None) is not None:
-            return f"finite shots ({shots.total_shots}) requested"
         pipeline = getattr(qnode, "_compile_pipeline", None)
         if pipeline is not None and len(pipeline) > 0:
             return "the QNode carries transforms"
+        return None
+
+    def _shots(self):
+        """The QNode's (or its device's) ``Shots`` if finite, else None."""
+        qnode = self.qnode
+        for shots in (getattr(qnode, "_shots", None), getattr(qnode.device, "shots", None)):
+            if shots is not None and getattr(shots, "total_shots", None) is not None:
+                return shots
         return None
 
     def _fall_back(self, reason: str) -> None:
@@ -95,18 +128,28 @@ class TorchLayer(qml.qnn.TorchLayer):
             return super()._evaluate_qnode(x)
         try:
             res = self._evaluate_compiled(x)
+        except MemoryLimitExceeded:
+            raise  # PennyLane would try to allocate the same states
         except UnsupportedCircuit as exc:
+            if self.strict:
+                raise StrictModeError(self._strict_message(str(exc))) from exc
             self._fall_back(str(exc))
             return super()._evaluate_qnode(x)
-        except Exception as exc:  # noqa: BLE001 - never return a wrong or missing result
+        except Exception as exc:
+            if self.strict:
+                raise
             # if PennyLane fails too, the call itself is invalid (e.g. a bad input shape):
-            # its error propagates and the layer stays compiled
+            # its error propagates; else this is an engine bug: logged, this call answered
+            # by PennyLane, the layer stays compiled
             res = super()._evaluate_qnode(x)
-            self._fall_back(f"engine error {type(exc).__name__}: {exc}")
+            logger.error(
+                "qclf engine bug (please report): %s: %s on a circuit PennyLane runs; "
+                "this call was answered by PennyLane", type(exc).__name__, exc, exc_info=exc,
+            )  # fmt: skip
             return res
         return self._postprocess(res, x)
 
-    def _evaluate_compiled(self, x):
+    def _record(self, x):
         kwargs = {
             self.input_arg: x,
             **{arg: weight.to(x) for arg, weight in self.qnode_weights.items()},
@@ -123,20 +166,31 @@ class TorchLayer(qml.qnn.TorchLayer):
             raise UnsupportedCircuit("the quantum function does not return measurements")
         if len(leaves) != len(tape.measurements):
             raise UnsupportedCircuit("returned measurements differ from the recorded ones")
-        dev_wires = self.qnode.device.wires
-        if dev_wires is not None and not set(tape.wires).issubset(set(dev_wires)):
-            raise UnsupportedCircuit("circuit uses wires outside the device")
-        wire_order = dev_wires if dev_wires is not None else tape.wires
-        dtype = x.dtype if x.dtype in (torch.float32, torch.float64) else torch.float64
-        results = simulate(
-            tape.operations, tape.measurements, wire_order, dtype=dtype, device=x.device
-        )
-        return qml.pytrees.unflatten(results, structure)
+        return tape, structure
+
+    def _evaluate_compiled(self, x):
+        tape, structure = self._record(x)
+        dev_wires = self.qnode.device.wires  # a wire outside it fails in plan compilation
+        wire_order = list(dev_wires if dev_wires is not None else tape.wires)
+        rdtype = x.dtype if x.dtype in (torch.float32, torch.float64) else torch.float64
+        ops = tape.operations
+        plan = self.plans.get(ops, tape.measurements, wire_order, rdtype, x.device)
+        shots = self._shots()
+        if shots is None:
+            return qml.pytrees.unflatten(run_plan(plan, ops), structure)
+        parts = [part.shots for part in shots.shot_vector for _ in range(part.copies)]
+        if len(parts) == 1:
+            return qml.pytrees.unflatten(run_plan(plan, ops, shots=parts[0]), structure)
+        # a shot vector: one result per partition, as PennyLane returns them
+        return tuple(qml.pytrees.unflatten(run_plan(plan, ops, shots=n_shots), structure)
+                     for n_shots in parts)  # fmt: skip
 
     def _postprocess(self, res, x):
         # identical to pennylane.qnn.TorchLayer._evaluate_qnode after the QNode call
         if isinstance(res, torch.Tensor):
             return res.type(x.dtype)
+        if isinstance(res, list) and len(x.shape) > 1 and all(r.dim() == 1 for r in res):
+            return torch.stack(res, 1).type(x.dtype)  # = hstack of the (B, 1) reshapes, one op
 
         def _combine_dimensions(_res):
             if len(x.shape) > 1:
@@ -149,9 +203,3 @@ class TorchLayer(qml.qnn.TorchLayer):
             return tuple(_combine_dimensions(r) for r in res)
 
         return _combine_dimensions(res)
-
-    def __str__(self):
-        mode = "compiled" if self.compiled else "PennyLane fallback"
-        return f"<qclf Quantum Torch Layer ({mode}): func={self.qnode.func.__name__}>"
-
-    __repr__ = __str__

@@ -1,0 +1,104 @@
+"""The engine's one way to run a circuit: compile (or look up) a plan, bind, execute, measure."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import pennylane as qml
+import torch
+
+from .bind import Bound
+from .execute import final_state
+from .guard import check_memory
+from .plan import CircuitPlan, PlanCache
+from .shots import ShotEstimates, check_shot_plan, sampled_results
+
+
+def run_plan(plan: CircuitPlan, ops: Sequence, *, fuse: bool = True, shots: int | None = None,
+             generator: torch.Generator | None = None) -> list[torch.Tensor]:
+    """Results of ``plan`` for the recorded top-level operations ``ops`` of this call; with
+    ``shots``, finite-shot estimates with parameter-shift gradients (:mod:`.shots`)."""
+    with qml.QueuingManager.stop_recording():
+        bound = Bound(plan, ops)
+        gates = plan.gates(ops)
+        batched = bound.batch is not None or any(g.batched for g in gates)
+        batch = bound.batch or 1
+        if ("memory checked", batch) not in plan.consts:
+            check_memory(plan.n, batch, plan.rdtype, plan.device)
+            plan.consts[("memory checked", batch)] = True
+        mplan = plan.measurements
+        if shots is not None:
+            check_shot_plan(plan)
+
+            def runner(flat_u, flat_b):
+                b = Bound(plan, ops, (flat_u, flat_b, bound.batch))
+                psi = final_state(gates, b, plan.n, fuse, None)
+                return sampled_results(psi, mplan, batched, batch, shots, generator, plan.rdtype)
+
+            return list(ShotEstimates.apply(runner, bound.flat_u, bound.flat_b))
+        psi = final_state(gates, bound, plan.n, fuse, mplan.rotation)
+        return mplan.evaluate(psi, bound, batched, prerotated=bool(mplan.rotation), batch=batch)
+
+
+def _default_dtype_device(ops, dtype, device):
+    first = next((p for op in ops for p in op.data if isinstance(p, torch.Tensor)), None)
+    if dtype is None:
+        dtype = first.dtype if first is not None and first.is_floating_point() else None
+        dtype = dtype or torch.float64
+    if device is None:
+        device = first.device if first is not None else torch.device("cpu")
+    rdtype = dtype if dtype in (torch.float32, torch.float64) else torch.float64
+    return rdtype, torch.device(device)
+
+
+def simulate(
+    circuit,
+    measurements=None,
+    wire_order=None,
+    *,
+    dtype: torch.dtype | None = None,
+    device: torch.device | str | None = None,
+    fuse: bool = True,
+    cache: PlanCache | None = None,
+):
+    """Simulate a recorded circuit with batched torch state vectors (differentiable).
+
+    Args:
+        circuit: a ``QuantumScript``/tape, or a sequence of operations (then
+            ``measurements`` must be given). Parameters are torch tensors (a leading
+            broadcast dimension batches them), numbers or arrays.
+        measurements: ``expval``/``var``/``probs`` processes; taken from the tape if omitted.
+        wire_order: wires of the register (default: the circuit's wires in order of
+            appearance). ``probs()`` without wires covers this whole register.
+        dtype: real dtype of the computation (float32 -> complex64 amplitudes, float64 ->
+            complex128). Default: the dtype of the first torch parameter, else float64.
+        device: torch device. Default: the device of the first torch parameter, else CPU.
+        fuse: fuse runs of unbatched gates into one unitary.
+        cache: a :class:`PlanCache` to compile the circuit's structure once and replay it
+            (e.g. the fragments of a cut circuit run at every step); ``None`` compiles per call.
+
+    Returns:
+        list of torch tensors, one per measurement, shaped like PennyLane's results:
+        expval/var -> ``(B,)`` (``()`` unbatched), probs -> ``(B, 2**k)`` (``(2**k,)``).
+
+    Raises:
+        UnsupportedCircuit: if something in the circuit cannot be simulated here.
+        MemoryLimitExceeded: if the batch of state vectors would not fit in memory.
+    """
+    if measurements is None:
+        ops, measurements = list(circuit.operations), list(circuit.measurements)
+        if wire_order is None:
+            wire_order = circuit.wires
+    else:
+        ops = list(circuit)
+        if wire_order is None:
+            wire_order = qml.wires.Wires.all_wires(
+                [op.wires for op in ops] + [m.wires for m in measurements]
+            )
+    rdtype, device = _default_dtype_device(ops, dtype, device)
+    with qml.QueuingManager.stop_recording():
+        if cache is not None:
+            plan = cache.get(ops, measurements, list(wire_order), rdtype, device)
+        else:
+            plan = CircuitPlan(ops, measurements, list(wire_order), rdtype, device)
+    return run_plan(plan, ops, fuse=fuse)

@@ -1,0 +1,45 @@
+"""Every tuning threshold of the engine, in one place, with the measurement that chose it.
+
+Timings: the rows of ``experiments/bench_engine.py`` on the 2-core development machine, one
+thread, float32, forward + backward, process CPU time (see ``experiments/RESULTS.md``, engine
+section). Tests patch thresholds to force the other code paths; nothing else changes them.
+"""
+
+from __future__ import annotations
+
+#: runs of weight-only gates around parameterised multi-qubit gates (CRZ, CRX, IsingXX, ...)
+#: within a span of at most this many contiguous wires become one block matrix, built from the
+#: small gate matrices and applied with one GEMM. 8-qubit QCNN (103 gates): 87 steps without
+#: blocks, 19 with; process CPU ms fwd+bwd at batch 512 before whole-run fusion: 3 wires 51,
+#: 4 wires 47, 2 wires 87 (2026-11-24).
+BLOCK_MAX_WIRES = 4
+
+#: operations wider than this are decomposed (when they can be) instead of using op.matrix().
+MAX_MATRIX_WIRES = 8
+
+#: compiled plans kept per layer (least recently used dropped first).
+PLAN_CACHE_SIZE = 16
+
+#: fraction of available memory a call may plan to allocate for state vectors, counting
+#: STATE_COPIES copies of the batched state (the state, autograd's saved tensors, gradients):
+#: peak memory above the state's own size in ``bench_engine.py``: 12 qubits at batch 256
+#: (8 MiB state) 148-257 MiB, i.e. up to ~32 copies; 200,704 4-qubit circuits (26 MiB) ~8-10.
+MEMORY_FRACTION = 0.5
+STATE_COPIES = 32
+
+#: single-qubit gate layers are applied as Kronecker products over blocks of at most this many
+#: contiguous wires (one GEMM per block on the canonical state). Process CPU ms fwd+bwd of the
+#: 12-qubit SEL(3) row at batch 256 for 2 / 3 / 4 / 6 wires: 355 / 182 / 123 / 113 (8 qubits
+#: at 64: 5.2 / 4.4 / 3.8 / 3.7), 2026-11-24.
+GROUP_MAX_WIRES = 6
+
+#: up to this many qubits a single-qubit layer is one Kronecker product over all wires and one
+#: plain GEMM (B, 2**n) @ (2**n, 2**n): at 5 qubits, batch 64, two 8x8/4x4 block GEMMs cost
+#: ~27 us each through broadcast batched matmul, the 32x32 GEMM ~5 us.
+FULL_LAYER_MAX_WIRES = 6
+
+#: a run of weight-only steps becomes one 2**n x 2**n unitary (built on the identity, applied
+#: with one GEMM) when the batch is at least this many times 2**n. Process CPU ms per fwd+bwd
+#: for ratio 4 / 2 / 1 (2026-11-24): 8-qubit QCNN at 512: 47 / 29 / 27; QAOA 6 qubits at 256:
+#: 10.5 / 8.4 / 6.5; SEL 5 qubits at 64: 2.21 / 2.29 / 2.28; RandomLayers at 256: 4.6 / 4.6 / 5.2.
+RUN_FUSE_MIN_RATIO = 1
