@@ -21,7 +21,7 @@ from qclf.backends.base import Backend
 from qclf.backends.errors import BackendError, CredentialsError, require
 from qclf.backends.fake import fake_backend
 from qclf.backends.qiskit_common import observable_array, preset_pass_manager
-from qclf.backends.template import CircuitBatch, Estimate
+from qclf.backends.template import CircuitBatch, Estimate, as_expectations
 
 #: error-mitigation options exposed to users and recorded in manifests
 MITIGATION_DEFAULTS: dict[str, Any] = {
@@ -99,10 +99,7 @@ class RuntimeBackend(Backend):
     def pubs(self, batches: list[CircuitBatch]) -> list[tuple]:
 
         out = []
-        for b in batches:
-            if b.observables is None:
-                raise ValueError(f"{self.name}: probabilities are not supported on the runtime "
-                                 "path; measure Pauli expectations")
+        for b in map(as_expectations, batches):
             isa = self.isa(b.template)
             out.append((isa, observable_array(b.observables, isa.layout), b.values[:, None, :]))
         return out

@@ -198,3 +198,31 @@ def batch_from_tape(tape: qml.tape.QuantumScript,
 def pauli_label(word: str) -> str:
     """A qubit-order Pauli word as a Qiskit label (little-endian: qubit 0 is the last char)."""
     return word[::-1]
+
+
+def projector_observables(qubits: Sequence[int], n: int) -> list[PauliSum]:
+    """The outcome probabilities of ``qubits`` as Pauli sums (first qubit most significant):
+    ``P(b) = 2^-k sum_S (-1)^(b.S) Z_S`` — lets expectation-only primitives return ``probs``."""
+    k = len(qubits)
+    out = []
+    for b in range(1 << k):
+        terms = []
+        for subset in range(1 << k):
+            chars = ["I"] * n
+            sign = 1.0
+            for j, q in enumerate(qubits):
+                if subset >> (k - 1 - j) & 1:
+                    chars[q] = "Z"
+                    if b >> (k - 1 - j) & 1:
+                        sign = -sign
+            terms.append((sign / (1 << k), "".join(chars)))
+        out.append(tuple(terms))
+    return out
+
+
+def as_expectations(batch: CircuitBatch) -> CircuitBatch:
+    """``batch`` with a ``probs`` request rewritten as projector expectations."""
+    if batch.observables is not None:
+        return batch
+    return CircuitBatch(batch.template, batch.values,
+                        projector_observables(batch.probs_qubits, batch.template.num_qubits))
