@@ -27,7 +27,6 @@ from qclf.backends.qiskit_common import (
 )
 from qclf.backends.template import CircuitBatch, Estimate, as_expectations
 
-
 #: the ideal simulator's transpile basis. Controlled rotations (crx, cry, crz, cp) are left out on
 #: purpose: Aer 0.17.2 binds parameter arrays into them wrongly (a CRX(0.9) runs as if its angle
 #: were 0; checked against qiskit's Statevector), so they are decomposed into cx + rotations.
