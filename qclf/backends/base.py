@@ -68,6 +68,10 @@ class Backend:
         """Run PennyLane tapes (broadcast tapes are one batch each) as one job."""
         return self.estimate([batch_from_tape(t) for t in tapes])
 
+    def reseed(self, seed: int | None) -> None:
+        """Restart the per-job seed sequence (shot backends derive each job's seed from it)."""
+        self.seed = seed
+
     def check_width(self, n: int) -> None:
         if self.num_qubits is not None and n > self.num_qubits:
             raise CircuitTooWideError(

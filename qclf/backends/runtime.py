@@ -81,6 +81,7 @@ class RuntimeBackend(Backend):
         self.seed = seed
         self.num_qubits = int(self.device.num_qubits)
         self.target_key = f"{self.name}:{optimization_level}"
+        self.options = {"optimization_level": optimization_level, **self.mitigation}
         self.pass_manager = preset_pass_manager(self.device, optimization_level, seed)
         self._batch = None
         self._calls = 0
@@ -104,7 +105,7 @@ class RuntimeBackend(Backend):
             out.append((isa, observable_array(b.observables, isa.layout), b.values[:, None, :]))
         return out
 
-    def _estimator(self) -> Any:
+    def _estimator(self, seed: int | None = None) -> Any:
         rt = require("qiskit_ibm_runtime", "ibm", "IBM Quantum backends")
         if self._batch is None:
             self._batch = rt.Batch(backend=self.device)
@@ -118,16 +119,18 @@ class RuntimeBackend(Backend):
             est.options.twirling.enable_gates = bool(m["twirling"])
         else:
             self._calls += 1
-            if self._seed is not None:
-                est.options.simulator.seed_simulator = int(
-                    np.random.SeedSequence([self._seed, self._calls]).generate_state(1)[0])
+            if seed is None and self._seed is not None:
+                seed = int(np.random.SeedSequence([self._seed, self._calls]).generate_state(1)[0])
+            if seed is not None:
+                est.options.simulator.seed_simulator = int(seed)
         return est
 
-    def submit(self, batches: list[CircuitBatch]) -> Any:
-        """Submit one job for ``batches`` (non-blocking); returns the runtime job."""
+    def submit(self, batches: list[CircuitBatch], seed: int | None = None) -> Any:
+        """Submit one job for ``batches`` (non-blocking); returns the runtime job. ``seed``
+        seeds a local (fake) simulation; by default it follows :meth:`reseed`'s sequence."""
         for b in batches:
             self.check_width(b.template.num_qubits)
-        job = self._estimator().run(self.pubs(batches))
+        job = self._estimator(seed).run(self.pubs(batches))
         self.stats.jobs += 1
         self.stats.pubs += len(batches)
         self.stats.circuits += sum(b.size for b in batches)
@@ -161,4 +164,4 @@ class RuntimeBackend(Backend):
         self._batch = None
 
     def describe(self) -> dict[str, Any]:
-        return {**super().describe(), "target": self.target_key, "mitigation": self.mitigation}
+        return {**super().describe(), "target": self.target_key, "options": self.options}
