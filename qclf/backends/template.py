@@ -103,8 +103,13 @@ class CircuitBatch:
     probs_qubits: tuple[int, ...] | None = None
 
     def __post_init__(self) -> None:
-        self.values = np.asarray(self.values, dtype=np.float64).reshape(
-            -1, self.template.num_params)
+        v = np.asarray(self.values, dtype=np.float64)
+        if v.ndim == 1:
+            v = v.reshape(1, -1)
+        if v.ndim != 2 or v.shape[1] != self.template.num_params:
+            raise ValueError(f"values must have shape (B, {self.template.num_params}) for this "
+                             f"template, got {v.shape}")
+        self.values = v
 
     @property
     def size(self) -> int:
