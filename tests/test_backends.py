@@ -223,3 +223,13 @@ def test_missing_credentials_say_how_and_never_echo_the_token(monkeypatch):
         get_backend("ibm:ibm_nowhere", shots=100)
     assert token not in str(info.value)
     assert "QISKIT_IBM_TOKEN" in str(info.value) or "not available" in str(info.value)
+
+
+def test_missing_extra_names_the_pip_extra(monkeypatch):
+    import sys
+
+    from qclf.backends import MissingExtraError
+
+    monkeypatch.setitem(sys.modules, "qiskit_aer", None)  # as if not installed
+    with pytest.raises(MissingExtraError, match=r"pip install -e '\.\[aer\]'"):
+        get_backend("aer", shots=10)
