@@ -198,7 +198,7 @@ def test_noise_runs_on_the_device_target():
 
 
 def test_clear_errors():
-    with pytest.raises(BackendError, match="unknown backend 'nope'.*fake:<name>"):
+    with pytest.raises(BackendError, match="unknown backend 'nope'.*fake:<name>.*fake_manila"):
         get_backend("nope")
     with pytest.raises(BackendError, match="unknown fake backend 'fake_nowhere'.*fake_manila"):
         get_backend("fake:fake_nowhere")

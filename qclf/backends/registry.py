@@ -40,5 +40,11 @@ def get_backend(name: str = "exact", shots: int | None = None, noise: str | None
         from qclf.backends.runtime import RuntimeBackend
 
         return RuntimeBackend(name, shots=shots, seed=seed, **options)
-    raise BackendError(f"unknown backend {name!r}; use one of {', '.join(BACKEND_KINDS)} "
-                       "(qclf.backends.fake_backend_names() lists the fake devices)")
+    try:
+        from qclf.backends.fake import fake_backend_names
+
+        fakes = ", ".join(fake_backend_names())
+    except BackendError:
+        fakes = "(install .[ibm] for the fake devices)"
+    raise BackendError(f"unknown backend {name!r}; use one of {', '.join(BACKEND_KINDS)}; "
+                       f"fake devices: {fakes}")
