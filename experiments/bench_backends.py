@@ -162,8 +162,9 @@ def accuracy(args: argparse.Namespace) -> list[dict]:
               "--shots", "1024", *common])
         qclf(["evaluate", str(run), "--backend", "fake:fake_manila", "--shots", "1024",
               *common])
-        for f in sorted(run.glob("eval-*.json")):
-            r = json.loads(f.read_text())
+        found = [json.loads(f.read_text()) for f in run.glob("eval-*.json")]
+        for r in sorted(found, key=lambda r: (r["backend"] != "aer", r["noise"] or "",
+                                              r["shots"] or 0)):
             rows.append({k: r[k] for k in ("model", "backend", "noise", "shots", "n_images",
                                            "accuracy", "exact_accuracy", "circuits", "pubs",
                                            "jobs", "wall_seconds")})
