@@ -35,7 +35,7 @@ from qclf.backends.evaluation import (
     summary,
     write_evaluation,
 )
-from qclf.backends.model import on_backend
+from qclf.backends.model import check_model, on_backend
 from qclf.backends.recording import RecordingBackend, ReplayBackend, call_hash
 from qclf.backends.registry import get_backend
 from qclf.backends.runs import TrainedRun, load_run, write_json_atomic
@@ -231,7 +231,7 @@ def drive(m: Manifest, run: TrainedRun, backend, progress: bool = True) -> dict[
     backend.stats.job_ids = [e["job_id"] for e in jobs]
     backend.seed = m.data["seed"]
     result = summary(run, backend, preds, exact_predictions(run), time.perf_counter() - t0,
-                     [], m.data["chunk_size"])
+                     check_model(run.model), m.data["chunk_size"])
     result["manifest"] = str(m.path.name)
     result["options"] = m.data["options"]
     result["eval_file"] = str(write_evaluation(run.run_dir, result).name)
