@@ -9,6 +9,8 @@ The interface (stable; extended, never changed):
   ``probs_qubits``) as one job, one PUB per batch; ``estimate_tapes(tapes)`` takes PennyLane
   tapes (broadcast tapes carry their batch); ``reseed(seed)`` restarts per-job seeds.
 * :class:`Estimate`: ``values`` and ``stderr``, ``(B, M)`` each.
+* :func:`on_backend` ``(model, backend)``: a context manager in which a model's quantum layers
+  run on ``backend`` (classical parts in torch).
 * :func:`batch_from_tape`: a recorded PennyLane tape -> :class:`CircuitBatch` (templates are
   cached by structure, so each circuit shape becomes ONE Qiskit circuit with Parameters,
   transpiled once per target).
@@ -23,6 +25,7 @@ from qclf.backends.errors import (
     UnsupportedLayerError,
 )
 from qclf.backends.fake import fake_backend, fake_backend_names
+from qclf.backends.model import on_backend
 from qclf.backends.registry import BACKEND_KINDS, get_backend
 from qclf.backends.template import CircuitBatch, Estimate, Template, batch_from_tape
 
@@ -42,4 +45,5 @@ __all__ = [
     "fake_backend",
     "fake_backend_names",
     "get_backend",
+    "on_backend",
 ]
