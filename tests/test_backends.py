@@ -233,3 +233,18 @@ def test_missing_extra_names_the_pip_extra(monkeypatch):
     monkeypatch.setitem(sys.modules, "qiskit_aer", None)  # as if not installed
     with pytest.raises(MissingExtraError, match=r"pip install -e '\.\[aer\]'"):
         get_backend("aer", shots=10)
+
+
+@pytest.mark.parametrize("noise", [None, "fake_manila"])
+def test_several_batches_in_one_job_keep_their_order(noise):
+    batches = [batch_from_tape(_gate_tape(g, GATES[g][1]), [0, 1, 2]) for g in ("CRX", "SWAP")]
+    exact = get_backend("aer", noise=noise).estimate(batches)
+    backend = get_backend("aer", shots=3000, noise=noise, seed=2)
+    sampled = backend.estimate(batches)
+    assert backend.stats.jobs == 1 and backend.stats.pubs == 2
+    for e, s in zip(exact, sampled, strict=True):
+        assert s.values.shape == e.values.shape == (4, 3)
+        if noise is None:
+            assert np.abs((s.values - e.values) / s.stderr).max() < 5
+        else:  # exact noisy values leave out readout errors, sampled shots include them
+            assert np.abs(s.values - e.values).max() < 0.15

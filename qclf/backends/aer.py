@@ -1,12 +1,15 @@
 """``aer``: Qiskit Aer through the V2 primitives, with shots and optional device noise.
 
-With ``shots=N`` every batch is sampled for real (Aer ``SamplerV2``, one PUB per measurement
-basis carrying all bindings as a parameter array) and Pauli expectations are estimated from the
-bit strings, so shot noise has the right variance ``(1 - <P>^2) / N`` (Aer's ``EstimatorV2``
-would add Gaussian noise of a fixed width instead). ``shots=None`` gives exact (noisy)
-expectations from Aer's ``EstimatorV2`` at precision 0. ``noise="fake_manila"`` takes the noise
-model, coupling map and basis gates of that fake backend; circuits are transpiled once per
-template for that target with a preset pass manager.
+With ``shots=N`` every batch is sampled (one circuit per measurement basis carrying all bindings
+as a parameter array) and Pauli expectations are estimated from the outcomes, so shot noise has
+the right variance ``(1 - <P>^2) / N`` (Aer's ``EstimatorV2`` would add Gaussian noise of a fixed
+width instead). Without noise the outcomes are ``N`` multinomial draws from Aer's exact
+distribution of each binding (what measuring N times does); with noise each shot is simulated
+by Aer's ``SamplerV2`` (one PUB per basis), so gate and readout errors act shot by shot.
+``shots=None`` gives exact expectations from Aer's ``EstimatorV2`` at precision 0 (with noise:
+gate errors only; readout errors act on measured shots).
+``noise="fake_manila"`` takes the noise model, coupling map and basis gates of that fake
+backend; circuits are transpiled once per template for that target with a preset pass manager.
 """
 
 from __future__ import annotations
@@ -23,7 +26,13 @@ from qclf.backends.qiskit_common import (
     observable_array,
     packed_samples,
     preset_pass_manager,
+    probabilities_circuit,
     sampler_pubs,
+)
+from qclf.backends.sampling import (
+    basis_groups,
+    expectations_from_counts,
+    histogram_probabilities,
 )
 from qclf.backends.template import CircuitBatch, Estimate, as_expectations
 
@@ -80,6 +89,8 @@ class AerBackend(Backend):
     def _run(self, batches: list[CircuitBatch]) -> list[Estimate]:
         if self.shots is None:
             return self._exact(batches)
+        if not self.noise:
+            return self._sample_ideal(batches)
         from qiskit_aer.primitives import SamplerV2
 
         sampler = SamplerV2.from_backend(self.simulator, default_shots=self.shots,
@@ -88,6 +99,39 @@ class AerBackend(Backend):
         result = sampler.run(pubs).result()
         samples = [packed_samples(r) for r in result]
         return estimates_from_samples(batches, plan, samples, self.shots)
+
+    def _sample_ideal(self, batches: list[CircuitBatch]) -> list[Estimate]:
+        """Noise-free shots: Aer's exact outcome distribution per binding (``save_probabilities``
+        on the transpiled circuit, all bindings in one run), then ``shots`` multinomial draws
+        per binding: the same statistics as Aer's terminal measure sampling, without per-shot
+        records (Aer's SamplerV2 returns every shot through Python)."""
+        rng = np.random.default_rng(self._job_seed())
+        circuits, binds, plan = [], [], []
+        for b in batches:
+            bases = ([None] if b.observables is None
+                     else basis_groups(b.observables, b.template.num_qubits))
+            plan.append(bases)
+            for basis in bases:
+                qc = probabilities_circuit(b.template, basis, self.target_key, self.pass_manager)
+                circuits.append(qc)
+                params = sorted(qc.parameters, key=lambda p: p.index)
+                binds.append({p: b.values[:, p.index].tolist() for p in params})
+        result = self.simulator.run(circuits, parameter_binds=binds, shots=1).result()
+        out, k = [], 0
+        for b, bases in zip(batches, plan, strict=True):
+            hists = []
+            for _ in bases:
+                probs = np.array([result.data(k + i)["probabilities"] for i in range(b.size)])
+                k += b.size
+                probs = np.clip(probs, 0, None)
+                hists.append(rng.multinomial(self.shots, probs / probs.sum(1, keepdims=True))
+                             .astype(np.float64))
+            if b.observables is None:
+                p = histogram_probabilities(hists[0], b.probs_qubits)
+                out.append(Estimate(p, np.sqrt(p * (1 - p) / self.shots)))
+            else:
+                out.append(Estimate(*expectations_from_counts(b.observables, bases, hists)))
+        return out
 
     def _exact(self, batches: list[CircuitBatch]) -> list[Estimate]:
         from qiskit_aer.primitives import EstimatorV2

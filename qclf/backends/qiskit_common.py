@@ -91,3 +91,16 @@ def observable_array(observables, layout) -> np.ndarray:
         op = SparsePauliOp.from_list([(pauli_label(w), c) for c, w in obs])
         arr[0, m] = op.apply_layout(layout) if layout is not None else op
     return arr
+
+
+def probabilities_circuit(template: Template, basis: str | None, target_key: str, pass_manager):
+    """The template, a basis change and Aer's ``save_probabilities`` on all its qubits,
+    transpiled once per (template, basis, target); outcome bit q is template qubit q."""
+    key = ("probs", basis, target_key)
+    if key not in template.cache:
+        rotated = measured_circuit(template, basis).remove_final_measurements(inplace=False)
+        isa = pass_manager.run(rotated)
+        layout = isa.layout.final_index_layout() if isa.layout is not None else None
+        isa.save_probabilities(layout or list(range(template.num_qubits)))
+        template.cache[key] = isa
+    return template.cache[key]

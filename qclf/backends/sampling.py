@@ -81,3 +81,48 @@ def probabilities(packed: np.ndarray, qubits: Sequence[int]) -> np.ndarray:
     counts = np.zeros((size, k))
     np.add.at(counts, (np.repeat(np.arange(size), shots), index.ravel()), 1)
     return counts / shots
+
+
+def _signs(word: str, dim: int) -> np.ndarray:
+    """``(+1/-1)`` of a Pauli word's parity for each outcome index (bit q = qubit q)."""
+    idx = np.arange(dim)
+    parity = np.zeros(dim, dtype=np.int64)
+    for q, c in enumerate(word):
+        if c != "I":
+            parity ^= (idx >> q) & 1
+    return 1.0 - 2.0 * parity
+
+
+def expectations_from_counts(observables: Sequence[PauliSum], bases: Sequence[str],
+                             counts: Sequence[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
+    """Like :func:`expectations`, from outcome histograms ``(B, 2**n)`` per basis (bit q of
+    the outcome index is qubit q): the same estimator, with no per-shot records."""
+    size, dim = counts[0].shape
+    shots = counts[0].sum(1, keepdims=True)
+    evs = np.zeros((size, len(observables)))
+    var = np.zeros_like(evs)
+    for m, obs in enumerate(observables):
+        remaining = list(obs)
+        for basis, hist in zip(bases, counts, strict=True):
+            terms = [(c, w) for c, w in remaining if measures(basis, w)]
+            if not terms:
+                continue
+            remaining = [t for t in remaining if t not in terms]
+            value = sum(c * _signs(w, dim) for c, w in terms)  # per-outcome value
+            mean = (hist @ value) / shots[:, 0]
+            evs[:, m] += mean
+            var[:, m] += ((hist @ value**2) / shots[:, 0] - mean**2) / shots[:, 0]
+    return evs, np.sqrt(np.clip(var, 0, None))
+
+
+def histogram_probabilities(hist: np.ndarray, qubits: Sequence[int]) -> np.ndarray:
+    """``(B, 2**k)`` frequencies of ``qubits`` (first listed most significant) from ``(B, 2**n)``
+    histograms (bit q of the outcome index is qubit q)."""
+    dim = hist.shape[1]
+    idx = np.arange(dim)
+    target = np.zeros(dim, dtype=np.int64)
+    for q in qubits:
+        target = (target << 1) | ((idx >> q) & 1)
+    out = np.zeros((hist.shape[0], 1 << len(qubits)))
+    np.add.at(out.T, target, hist.T)
+    return out / hist.sum(1, keepdims=True)
