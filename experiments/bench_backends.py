@@ -5,13 +5,15 @@ quantum layer (4 circuits x 5 qubits, StronglyEntangling depth 3, <Y> on every q
 at 1,024 shots, without noise and with the fake_manila noise model, three ways, side by side in
 one process, interleaved, median of 3 after a warm-up, wall and process-CPU time:
 
-* ``qclf``: ``qclf.backends`` via ``on_backend`` (records the tape, one PUB for all bindings);
+* ``qclf``: ``qclf.backends`` via ``on_backend`` (records the tape, one PUB for all bindings;
+  without noise: Aer's exact distribution per binding + multinomial shots, with noise: Aer's
+  ``SamplerV2`` shot by shot);
 * ``pennylane-qiskit``: the ``qiskit.aer`` device running the same QNode on the same inputs
   (it expands the broadcast batch into one circuit per binding; run on ``--pl-images`` images);
-* ``bare Aer PUB``: the already transpiled Qiskit circuits and the parameter array handed to Aer's
-  ``SamplerV2`` directly (what qclf's Aer path runs, without qclf's recording, conversion and
-  post-processing), and Aer's ``EstimatorV2`` on the same PUB (it adds Gaussian noise of width
-  1/sqrt(shots) to exact values instead of sampling, so it is a lower bound, not like for like).
+* ``bare Aer PUB``: the already transpiled Qiskit circuit and the parameter array handed to Aer's
+  ``SamplerV2`` directly (shot-by-shot sampling; with noise exactly what qclf runs, without
+  qclf's recording, conversion and post-processing), and Aer's ``EstimatorV2`` on the same PUB
+  (it adds Gaussian noise of width 1/sqrt(shots) to exact values instead of sampling shots).
 
 ``--what accuracy``: trains S1 (hqnn_parallel) and S2 (hqnn_quanv) on scikit-learn's digits and
 evaluates each with ``qclf evaluate``: exact, Aer 64..4,096 shots, Aer + fake_manila noise at
