@@ -12,6 +12,7 @@ never written to a file, a manifest or a log by qclf.
 
 from __future__ import annotations
 
+import logging
 import os
 from typing import Any
 
@@ -22,6 +23,8 @@ from qclf.backends.errors import BackendError, CredentialsError, require
 from qclf.backends.fake import fake_backend
 from qclf.backends.qiskit_common import observable_array, preset_pass_manager
 from qclf.backends.template import CircuitBatch, Estimate, as_expectations
+
+logger = logging.getLogger("qclf.backends")
 
 #: error-mitigation options exposed to users and recorded in manifests
 MITIGATION_DEFAULTS: dict[str, Any] = {
@@ -108,7 +111,12 @@ class RuntimeBackend(Backend):
     def _estimator(self, seed: int | None = None) -> Any:
         rt = require("qiskit_ibm_runtime", "ibm", "IBM Quantum backends")
         if self._batch is None:
-            self._batch = rt.Batch(backend=self.device)
+            try:
+                self._batch = rt.Batch(backend=self.device)
+            except Exception as exc:  # noqa: BLE001 - e.g. the Open Plan allows job mode only
+                logger.warning("%s: Batch mode unavailable (%s); submitting jobs one by one",
+                               self.name, type(exc).__name__)
+                self._batch = self.device
         est = rt.EstimatorV2(mode=self._batch)
         est.options.default_shots = self.shots
         m = self.mitigation
@@ -159,7 +167,7 @@ class RuntimeBackend(Backend):
         return self.collect(self.submit(batches)) if batches else []
 
     def close(self) -> None:
-        if self._batch is not None and not self.local:
+        if self._batch is not None and not self.local and hasattr(self._batch, "close"):
             self._batch.close()
         self._batch = None
 
