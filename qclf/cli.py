@@ -193,6 +193,7 @@ def _print_table(rows: list[dict[str, Any]], cols: list[str]) -> None:
 #: modules with an ``add_commands(subparsers)`` function, one per feature area
 COMMAND_MODULES: list[str] = [
     "qclf.bench.commands",  # bench, report
+    "qclf.backends.commands",  # evaluate, submit, jobs
 ]
 
 
