@@ -58,12 +58,20 @@ def _line(r: dict) -> str:
 def _cmd_evaluate(args: argparse.Namespace) -> int:
     from qclf.backends import get_backend
     from qclf.backends.evaluation import evaluate_on_backend, plot_sweep, write_evaluation
-    from qclf.backends.runs import load_run
+    from qclf.backends.runs import eval_filename, load_run
+    from qclf.results.run_dir import prepare_run_dir
 
+    sweep = args.sweep_shots or [args.shots]
+    outputs = [eval_filename(args.backend, args.noise, s) for s in sweep]
+    if args.sweep_shots:
+        outputs.append("accuracy_vs_shots.png")
+    # an earlier evaluation with the same backend/noise/shots is kept unless --overwrite
+    if Path(args.run_dir).is_dir():
+        prepare_run_dir(args.run_dir, outputs, resume=False, overwrite=args.overwrite,
+                        out_option="run_dir")
     run = load_run(args.run_dir, args.limit, args.data_dir)
     exact = args.backend in ("exact", "default.qubit")
     opts = {} if exact else _runtime_options(args)
-    sweep = args.sweep_shots or [args.shots]
     results = []
     for shots in sweep:
         backend = get_backend(args.backend, shots=shots, noise=args.noise, seed=args.seed,
@@ -129,6 +137,9 @@ def add_commands(sub) -> None:  # noqa: ANN001 - argparse's private subparsers t
                    "fake_manila")
     p.add_argument("--sweep-shots", type=_shots_list, default=None, metavar="N,N,...",
                    help="evaluate at each shot count, e.g. 64,256,1024,4096")
+    p.add_argument("--overwrite", action="store_true",
+                   help="move an earlier evaluation file of the same backend/noise/shots to "
+                   "RUN_DIR/.previous-<timestamp>/ first")
     _mitigation(p)
     p.set_defaults(func=_cmd_evaluate)
 

@@ -6,8 +6,8 @@ backend as ONE :class:`~qclf.backends.template.CircuitBatch` (all images/patches
 as a parameter array); layers made of several circuits on independent inputs
 (:class:`~qclf.layers.ParallelCircuits`) send all their circuits as one job, and circuits of
 the same shape share one PUB; a quanvolution sends all patches of all images as one PUB per
-filter. :class:`~qclf.layers.WireCut` runs
-its fragment circuits (probabilities) on the backend. Layers with no gate-level circuit raise
+filter. :class:`~qclf.layers.WireCut` and
+:class:`~qclf.cutting.CutLayer` run their fragment circuits (:mod:`qclf.cutting`) on the backend. Layers with no gate-level circuit raise
 :class:`UnsupportedLayerError` before anything runs. Nothing is changed outside the block.
 """
 
@@ -122,7 +122,7 @@ def check_model(model: nn.Module) -> list[str]:
         if cls in UNSUPPORTED:
             raise UnsupportedLayerError(
                 f"layer {name or cls} ({cls}) cannot run on a backend: {UNSUPPORTED[cls]}")
-        if isinstance(module, qml.qnn.TorchLayer) or cls == "WireCut":
+        if isinstance(module, qml.qnn.TorchLayer) or cls in ("WireCut", "CutLayer"):
             names.append(name or cls)
     if not names:
         raise UnsupportedLayerError(
@@ -153,12 +153,18 @@ def on_backend(model: nn.Module, backend: Backend) -> Iterator[list[str]]:
                   lambda x, layer=module: run_layers(backend, [layer], [x])[0])
         elif isinstance(module, ParallelCircuits):
             patch(module, "forward", lambda x, m=module: _parallel_forward(m, backend, x))
-    old_sim = wire_cut_module.simulate
-    wire_cut_module.simulate = backend_simulate(backend)
+    from qclf.cutting import reconstruct as cutting_module
+
+    # layers that simulate recorded tapes themselves: WireCut's uncut path, and every cut
+    # circuit's fragments (qclf.cutting: CutLayer, WireCut), which then run on the backend
+    sims = [(m, m.simulate) for m in (wire_cut_module, cutting_module)]
+    for m, _ in sims:
+        m.simulate = backend_simulate(backend)
     try:
         yield names
     finally:
-        wire_cut_module.simulate = old_sim
+        for m, old_sim in sims:
+            m.simulate = old_sim
         for obj, attr, old in reversed(patched):
             if old is _MISSING:
                 del obj.__dict__[attr]
