@@ -6,8 +6,8 @@ backend as ONE :class:`~qclf.backends.template.CircuitBatch` (all images/patches
 as a parameter array); layers made of several circuits on independent inputs
 (:class:`~qclf.layers.ParallelCircuits`) send all their circuits as one job, and circuits of
 the same shape share one PUB; a quanvolution sends all patches of all images as one PUB per
-filter. :class:`~qclf.layers.WireCut` and
-:class:`~qclf.cutting.CutLayer` run their fragment circuits (:mod:`qclf.cutting`) on the backend. Layers with no gate-level circuit raise
+filter. :class:`~qclf.layers.WireCut` and :class:`~qclf.cutting.CutLayer` run their fragment
+circuits (:mod:`qclf.cutting`) on the backend. Layers with no gate-level circuit raise
 :class:`UnsupportedLayerError` before anything runs. Nothing is changed outside the block.
 """
 
