@@ -56,10 +56,34 @@ def fragment_parts(frag: Fragment, words: Sequence[Word], last_segment: dict[Has
     return list(parts), index
 
 
+def engine_execute(ops, measurements, wire_order, dtype, device):
+    """Run one fragment tape on the torch engine: exact values, no standard errors."""
+    return simulate(ops, measurements, wire_order, dtype=dtype, device=device), None
+
+
+def backend_execute(backend):
+    """Run fragment tapes on a :mod:`qclf.backends` backend (Aer with shots, a fake or real IBM
+    device): one PUB per fragment carrying every (sample, preparation) binding; values and
+    standard errors come back per measurement."""
+    from qclf.backends import batch_from_tape
+
+    def execute(ops, measurements, wire_order, dtype, device):
+        tape = qml.tape.QuantumScript(list(ops), list(measurements))
+        est = backend.estimate([batch_from_tape(tape, list(wire_order))])[0]
+        vals = torch.as_tensor(est.values, dtype=dtype, device=device)
+        errs = torch.as_tensor(est.stderr, dtype=dtype, device=device)
+        return ([vals[:, m] for m in range(vals.shape[1])],
+                [errs[:, m] for m in range(errs.shape[1])])
+
+    return execute
+
+
 def run_fragment(frag: Fragment, ops: Sequence, cuts_by_wire: dict[Hashable, list[int]],
                  parts: Sequence[tuple[tuple[int, str], ...]], batch: int | None,
-                 dtype: torch.dtype, device: torch.device) -> torch.Tensor:
-    """``(B, parts, 4,..,4)``: Pauli-input (``in_cuts`` order) x Pauli-output axes."""
+                 dtype: torch.dtype, device: torch.device, execute=None
+                 ) -> tuple[torch.Tensor, torch.Tensor | None]:
+    """``(B, parts, 4,..,4)`` raw fragment values: preparation axes (``in_cuts`` order, order
+    :data:`PREPARATIONS`) then Pauli-output axes; and their standard errors (or ``None``)."""
     n_in, n_out = len(frag.in_cuts), len(frag.out_cuts)
     variants = 4**n_in
     b = batch or 1
@@ -89,20 +113,34 @@ def run_fragment(frag: Fragment, ops: Sequence, cuts_by_wire: dict[Hashable, lis
                 measurements.append(qml.expval(pauli_op(word)))
             else:
                 slots.append(None)  # <I> = 1
-    values = simulate(frag_ops, measurements, list(range(frag.width)), dtype=dtype,
-                      device=device) if measurements else []
+    execute = execute or engine_execute
+    values, errors = execute(frag_ops, measurements, list(range(frag.width)), dtype,
+                             device) if measurements else ([], None)
     total = b * variants
-    one = torch.ones(total, dtype=dtype, device=device)
-    cols = [one if s is None else values[s].reshape(-1).expand(total) for s in slots]
-    t = torch.stack(cols, dim=-1).reshape(b, variants, len(parts), 4**n_out)
-    t = t.permute(0, 2, 1, 3).reshape(b, len(parts), *([4] * (n_in + n_out)))
-    return to_pauli_inputs(t, list(range(2, 2 + n_in)))
+
+    def table(cols_of):
+        cols = [torch.ones(total, dtype=dtype, device=device) if s is None
+                else cols_of[s].reshape(-1).expand(total) for s in slots]
+        t = torch.stack(cols, dim=-1).reshape(b, variants, len(parts), 4**n_out)
+        return t.permute(0, 2, 1, 3).reshape(b, len(parts), *([4] * (n_in + n_out)))
+
+    t = table(values)
+    if errors is None:
+        return t, None
+    e = [torch.zeros_like(v) for v in errors]
+    for s in slots:  # the identity columns are exact
+        if s is not None:
+            e[s] = errors[s]
+    return t, table(e) if measurements else torch.zeros_like(t)
 
 
 def word_values(frags: Sequence[Fragment], ops: Sequence, cuts: Sequence[tuple[Hashable, int]],
                 words: Sequence[Word], wires: Sequence[Hashable], dtype: torch.dtype,
-                device: torch.device) -> torch.Tensor:
-    """``(B, words)`` expectation values of ``words`` on the uncut circuit, from fragments."""
+                device: torch.device, execute=None, leaves: list | None = None) -> torch.Tensor:
+    """``(B, words)`` expectation values of ``words`` on the uncut circuit, from fragments.
+
+    With ``leaves`` (a list), each fragment's raw table enters as a fresh leaf tensor appended
+    there with its standard errors, so :func:`propagate_errors` can take derivatives."""
     cuts_by_wire: dict[Hashable, list[int]] = {}
     for w, after in cuts:
         cuts_by_wire.setdefault(w, []).append(after)
@@ -111,8 +149,27 @@ def word_values(frags: Sequence[Fragment], ops: Sequence, cuts: Sequence[tuple[H
     tensors, axes = [], []
     for frag in frags:
         parts, index = fragment_parts(frag, words, last_segment)
-        t = run_fragment(frag, ops, cuts_by_wire, parts, batch, dtype, device)
+        raw, err = run_fragment(frag, ops, cuts_by_wire, parts, batch, dtype, device, execute)
+        if leaves is not None:
+            raw = raw.detach().requires_grad_(True)
+            leaves.append((raw, err if err is not None else torch.zeros_like(raw)))
+        t = to_pauli_inputs(raw, list(range(2, 2 + len(frag.in_cuts))))
         tensors.append(t[:, torch.tensor(index, device=t.device)])
         axes.append([*frag.in_cuts, *frag.out_cuts])
     values = contract(tensors, axes, len(cuts))
     return values if batch is not None else values[0]
+
+
+def propagate_errors(out: torch.Tensor, leaves: list) -> torch.Tensor:
+    """Standard errors of ``out`` ``(B, K)`` from independent fragment estimates (first-order
+    error propagation: ``var = sum (d out / d T)^2 se(T)^2``; exact for one cut, where the
+    estimate is bilinear in the two fragments' values)."""
+    tensors = [t for t, _ in leaves]
+    var = torch.zeros_like(out)
+    for k in range(out.shape[-1]):
+        grads = torch.autograd.grad(out[:, k].sum(), tensors, retain_graph=True,
+                                    allow_unused=True)
+        for g, (_, se) in zip(grads, leaves, strict=True):
+            if g is not None:
+                var[:, k] += (g**2 * se**2).reshape(g.shape[0], -1).sum(-1)
+    return var.sqrt()

@@ -146,6 +146,26 @@ class SplitCircuit:
         return plan
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        out, kinds = self._run(args, kwargs)
+        return _unpack(out, kinds)
+
+    def estimate(self, *args: Any, backend: Any, **kwargs: Any) -> tuple[Any, Any]:
+        """Values and standard errors with every fragment run on ``backend``
+        (:func:`qclf.backends.get_backend`: Aer with shots and noise, ``fake:<name>``,
+        ``ibm:<name>``), shots honoured per fragment circuit. Returns ``(values, stderr)``
+        shaped like the QNode's output; the error is propagated from the fragments' own."""
+        from qclf.cutting.reconstruct import backend_execute, propagate_errors
+
+        leaves: list = []
+        with torch.enable_grad():
+            out, kinds = self._run(args, kwargs, execute=backend_execute(backend), leaves=leaves)
+            batched = out.ndim > 1
+            table = out if batched else out.unsqueeze(0)
+            se = propagate_errors(table, leaves) if leaves else torch.zeros_like(table)
+        se = se if batched else se[0]
+        return _unpack(out.detach(), kinds), _unpack(se.detach(), kinds)
+
+    def _run(self, args, kwargs, execute=None, leaves=None):
         tape = self.record(*args, **kwargs)
         ops, marked = _expand(tape.operations)
         plan = self.plan = self._plan(tape, ops, marked)
@@ -153,20 +173,24 @@ class SplitCircuit:
         first = next((p for op in ops for p in op.data if isinstance(p, torch.Tensor)), None)
         dtype = first.dtype if first is not None and first.is_floating_point() else torch.float64
         device = first.device if first is not None else torch.device("cpu")
-        values = _word_table(plan, ops, words, dtype, device)
-        out = values @ matrix.to(dtype=dtype, device=device).T
-        results, start = [], 0
-        for kind, size in kinds:
-            piece = out[..., start:start + size]
-            results.append(piece[..., 0] if kind == "expval" else piece)
-            start += size
-        return results[0] if len(results) == 1 else tuple(results)
+        values = _word_table(plan, ops, words, dtype, device, execute, leaves)
+        return values @ matrix.to(dtype=dtype, device=device).T, kinds
 
 
-def _word_table(plan: CutPlan, ops, words, dtype, device) -> torch.Tensor:
+def _unpack(out: torch.Tensor, kinds) -> Any:
+    results, start = [], 0
+    for kind, size in kinds:
+        piece = out[..., start:start + size]
+        results.append(piece[..., 0] if kind == "expval" else piece)
+        start += size
+    return results[0] if len(results) == 1 else tuple(results)
+
+
+def _word_table(plan: CutPlan, ops, words, dtype, device, execute=None, leaves=None
+                ) -> torch.Tensor:
     nonempty = [w for w in words if w]
-    vals = word_values(plan.fragments, ops, plan.cuts, nonempty, plan.wires, dtype, device) \
-        if nonempty else None
+    vals = word_values(plan.fragments, ops, plan.cuts, nonempty, plan.wires, dtype, device,
+                       execute, leaves) if nonempty else None
     cols, k = [], 0
     for w in words:
         if w:
