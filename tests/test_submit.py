@@ -72,7 +72,7 @@ def test_sweep_and_device_noise_end_to_end(run_dir):
         r = _eval(run_dir, f"eval-aer-fake_manila-{shots}.json")
         assert r["noise"] == "fake_manila" and r["n_images"] == 30 and r["shots"] == shots
         assert 0 <= r["accuracy"] <= 1
-    assert (run_dir / "accuracy_vs_shots.png").stat().st_size > 1000
+    assert (run_dir / "accuracy_vs_shots-aer-fake_manila.png").stat().st_size > 1000
 
 
 def test_fake_device_evaluate_and_dry_run(run_dir, capsys):

@@ -64,7 +64,9 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
     sweep = args.sweep_shots or [args.shots]
     outputs = [eval_filename(args.backend, args.noise, s) for s in sweep]
     if args.sweep_shots:
-        outputs.append("accuracy_vs_shots.png")
+        from qclf.backends.evaluation import sweep_plot_name
+
+        outputs.append(sweep_plot_name(args.backend, args.noise))
     # an earlier evaluation with the same backend/noise/shots is kept unless --overwrite
     if Path(args.run_dir).is_dir():
         prepare_run_dir(args.run_dir, outputs, resume=False, overwrite=args.overwrite,
@@ -128,7 +130,7 @@ def add_commands(sub) -> None:  # noqa: ANN001 - argparse's private subparsers t
         description="Run the classical parts in torch and the quantum layers' circuits on "
         "BACKEND; writes RUN_DIR/eval-<backend>[-<noise>]-<shots>.json (accuracy, the exact "
         "engine's accuracy on the same images, circuits, PUBs, jobs, wall time) and, with "
-        "--sweep-shots, accuracy_vs_shots.png.")
+        "--sweep-shots, accuracy_vs_shots-<backend>[-<noise>].png.")
     _common(p)
     p.add_argument("--backend", default="aer",
                    help="exact, default.qubit, aer, fake:<name> or ibm:<name> (default aer)")

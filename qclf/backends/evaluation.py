@@ -89,7 +89,9 @@ def write_evaluation(run_dir: Path, result: dict[str, Any]) -> Path:
 
 
 def plot_sweep(run_dir: Path, results: list[dict[str, Any]]) -> Path:
-    """``accuracy_vs_shots.png``: backend accuracy per shot count, the exact engine as a line."""
+    """``accuracy_vs_shots-<backend>[-<noise>].png``: backend accuracy per shot count, the exact
+    engine as a line (one file per backend and noise model, so sweeps never replace each
+    other)."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -108,7 +110,13 @@ def plot_sweep(run_dir: Path, results: list[dict[str, Any]]) -> Path:
                  f"({results[0]['n_images']} images)")
     ax.legend()
     fig.tight_layout()
-    path = Path(run_dir) / "accuracy_vs_shots.png"
+    path = Path(run_dir) / sweep_plot_name(first["backend"], first.get("noise"))
     fig.savefig(path, dpi=120)
     plt.close(fig)
     return path
+
+
+def sweep_plot_name(backend: str, noise: str | None) -> str:
+    """``accuracy_vs_shots-<backend>[-<noise>].png`` with ``:`` made file-safe."""
+    parts = [backend.replace(":", "_")] + ([noise] if noise else [])
+    return "accuracy_vs_shots-" + "-".join(parts) + ".png"
