@@ -190,8 +190,9 @@ def _fwd_bwd(layer, x):
     return run
 
 
-def bench_row(name: str, quick: bool = False, rounds: int = 3) -> dict:
-    build, batch, quick_batch, desc = ROWS[name]
+def _row_setup(name: str, quick: bool):
+    """(qnode, weight_shapes, PennyLane layer, qclf layer with the same weights, inputs)."""
+    build, batch, quick_batch, _ = ROWS[name]
     qnode, ws, n_in = build()
     batch = quick_batch if quick else batch
     torch.manual_seed(0)
@@ -199,6 +200,12 @@ def bench_row(name: str, quick: bool = False, rounds: int = 3) -> dict:
     new = TorchLayer(qnode, ws, strict=True)
     new.load_state_dict(ref.state_dict())
     x = torch.rand(batch, n_in, generator=torch.Generator().manual_seed(1))
+    return qnode, ws, ref, new, x
+
+
+def bench_row(name: str, quick: bool = False, rounds: int = 3) -> dict:
+    _, _, ref, new, x = _row_setup(name, quick)
+    batch, desc = x.shape[0], ROWS[name][3]
     if batch == 1:
         x = x[0]
     ref_fn, new_fn = _fwd_bwd(ref, x), _fwd_bwd(new, x)
@@ -222,17 +229,11 @@ def print_header(title: str, details: str) -> None:
 def float64_check(name: str, quick: bool = False) -> dict:
     """float32 errors of PennyLane and qclf against a float64 reference (qclf in float64, equal
     to PennyLane's float64 to 1e-10 by the tests): outputs and the summed weight gradients."""
-    build, batch, quick_batch, _ = ROWS[name]
-    qnode, ws, n_in = build()
-    batch = quick_batch if quick else batch
-    torch.manual_seed(0)
-    ref = qml.qnn.TorchLayer(qnode, ws)
-    new = TorchLayer(qnode, ws, strict=True)
-    new.load_state_dict(ref.state_dict())
+    qnode, ws, ref, new, x = _row_setup(name, quick)
+    batch = x.shape[0]
     new64 = TorchLayer(qnode, ws, strict=True)
     new64.load_state_dict(ref.state_dict())
     new64.double()
-    x = torch.rand(batch, n_in, generator=torch.Generator().manual_seed(1))
     out = {}
     for label, layer, xi in (("pl32", ref, x), ("qclf32", new, x), ("f64", new64, x.double())):
         y = layer(xi)

@@ -217,7 +217,7 @@ class MeasurementPlan:
         gates = []
         for op in diag:
             g = Gate(op.name, plan.positions(op.wires), False)
-            g.const = plan._const_matrix(op, g)
+            g.const = plan.const_matrix(op, g)
             gates.append(g)
         self.frames.append(Frame(gates, self._positions(obs.wires, plan)))
         return len(self.frames) - 1

@@ -247,11 +247,12 @@ class CircuitPlan:
                 raise UnsupportedCircuit(f"operation {name} has no matrix")
             g.op_type, g.hyper = type(op), dict(op.hyperparameters)
         if all(kind == "c" for kind, _ in srcs) and static:
-            g.const = self._const_matrix(op, g)
+            g.const = self.const_matrix(op, g)
             g.srcs, g.batched = (), False
         return g
 
-    def _const_matrix(self, op, g) -> torch.Tensor:
+    def const_matrix(self, op, g) -> torch.Tensor:
+        """The matrix of a gate without free parameters, built once (real when it is real)."""
         cdtype = torch.complex128 if self.rdtype == torch.float64 else torch.complex64
         with torch.no_grad():
             if op.name in GATES and g.srcs:
