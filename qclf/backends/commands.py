@@ -24,7 +24,8 @@ def _common(p: argparse.ArgumentParser) -> None:
                    help="evaluate a stratified subset of N test images (the run's seed)")
     p.add_argument("--seed", type=int, default=0, help="seed of shot sampling (default 0)")
     p.add_argument("--chunk-size", type=int, default=64,
-                   help="images per job (default 64; all their circuits go in one job)")
+                   help="images per chunk (default 64): each quantum call of a chunk is one "
+                   "job with all its circuits")
     p.add_argument("--optimization-level", type=int, default=1, choices=[0, 1, 2, 3],
                    help="preset pass manager level (default 1)")
     p.add_argument("--data-dir", default=None, help="data folder (default: the run's)")
