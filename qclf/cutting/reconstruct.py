@@ -56,9 +56,11 @@ def fragment_parts(frag: Fragment, words: Sequence[Word], last_segment: dict[Has
     return list(parts), index
 
 
-def engine_execute(ops, measurements, wire_order, dtype, device):
-    """Run one fragment tape on the torch engine: exact values, no standard errors."""
-    return simulate(ops, measurements, wire_order, dtype=dtype, device=device), None
+def engine_execute(ops, measurements, wire_order, dtype, device, cache=None):
+    """Run one fragment tape on the torch engine: exact values, no standard errors. With a
+    :class:`~qclf.quantum.PlanCache` each fragment's structure is compiled once and replayed."""
+    return simulate(ops, measurements, wire_order, dtype=dtype, device=device,
+                    cache=cache), None
 
 
 def backend_execute(backend):

@@ -20,8 +20,8 @@ from torch import nn
 from qclf.cutting.graph import Cut, CutError, Fragment, find_cuts, fragments, normalise_cuts
 from qclf.cutting.identity import sampling_overhead
 from qclf.cutting.observables import measurement_words
-from qclf.cutting.reconstruct import word_values
-from qclf.quantum import expand_operations
+from qclf.cutting.reconstruct import engine_execute, word_values
+from qclf.quantum import PlanCache, expand_operations
 
 
 @dataclass
@@ -116,6 +116,7 @@ class SplitCircuit:
         self.user_cuts = list(cuts) if cuts is not None else None
         self.plan: CutPlan | None = None
         self._plans: dict[tuple, CutPlan] = {}
+        self.plans = PlanCache()  # the engine's compiled fragment circuits, owned here
 
     def record(self, *args: Any, **kwargs: Any) -> qml.tape.QuantumScript:
         return qml.tape.make_qscript(self.func)(*args, **kwargs)
@@ -166,6 +167,10 @@ class SplitCircuit:
         return _unpack(out.detach(), kinds), _unpack(se.detach(), kinds)
 
     def _run(self, args, kwargs, execute=None, leaves=None):
+        if execute is None:
+            def execute(*a):
+                return engine_execute(*a, cache=self.plans)
+
         tape = self.record(*args, **kwargs)
         ops, marked = _expand(tape.operations)
         plan = self.plan = self._plan(tape, ops, marked)
