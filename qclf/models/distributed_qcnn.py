@@ -1,14 +1,14 @@
 """S5 distributed hybrid QCNN (Li et al. 2025) and its classical twin.
 
 CNN backbone -> Linear(flat -> 8) -> 8-qubit QCNN cut once on the 4th logical qubit
-(:class:`~qclf.layers.wire_cut.WireCut`: a 4-qubit front and a 5-qubit back fragment, 9 fragment
-circuits per sample, recombined exactly) -> the back fragment's 32-outcome distribution ->
+(:class:`~qclf.layers.wire_cut.WireCut` through :mod:`qclf.cutting`: a 4-qubit and a 5-qubit
+fragment, 7 fragment circuits per sample, recombined exactly) -> 32-outcome distribution ->
 Linear(32 -> classes). Per qubit H then RY(feature); one staircase of S5's 5-weight two-qubit
 convolution unit per fragment (weights shared within a fragment): 10 quantum weights.
 ``cut=False`` simulates the uncut 8-qubit circuit (same output, tested).
 
 The twin replaces the circuit by :class:`~qclf.layers.wire_cut.GainTwin` (10 trainable weights,
-a fixed random map to 32 probabilities), same backbone and head.
+a fixed random map to 32 probabilities scaled to mean 1), same backbone and head.
 """
 
 from __future__ import annotations
