@@ -128,9 +128,12 @@ def test_resume_cannot_shorten_a_finished_run(run_copy: Path):
     (["train", *MODEL, "--lr", "-3"], "--lr", "-3"),
     (["train", *MODEL, "--batch-size", "two"], "--batch-size", "'two'"),
     (["bench", "experiments/digits_smoke.yaml", "--limit", "0"], "--limit", "0"),
+    (["evaluate", "runs/none", "--shots", "0"], "--shots", "0"),
+    (["submit", "runs/none", "--backend", "fake:fake_manila", "--limit", "-2"], "--limit", "-2"),
 ])
 def test_bad_values_name_the_flag(args, flag, value, tmp_path: Path):
-    p = qclf(*args, "--out", str(tmp_path / "o"))
+    out = ["--out", str(tmp_path / "o")] if args[0] in ("train", "demo", "bench") else []
+    p = qclf(*args, *out)
     assert p.returncode == 2
     line = error_line(p)
     assert f"argument {flag}:" in line and value in line and "--help" in line

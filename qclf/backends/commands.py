@@ -14,16 +14,19 @@ def _shots_list(text: str) -> list[int]:
         raise argparse.ArgumentTypeError(
             f"expected comma-separated shot counts, got {text!r}") from None
     if not shots or min(shots) < 1:
-        raise argparse.ArgumentTypeError(f"shot counts must be positive, got {text!r}")
+        raise argparse.ArgumentTypeError(f"shot counts must be >= 1, got {text!r}")
     return shots
 
 
 def _common(p: argparse.ArgumentParser) -> None:
+    from qclf.cli import int_at_least
+
     p.add_argument("run_dir", metavar="RUN_DIR", help="folder of a trained run (checkpoint.pt)")
-    p.add_argument("--limit", type=int, default=None,
+    p.add_argument("--limit", type=int_at_least("--limit", 1), default=None,
                    help="evaluate a stratified subset of N test images (the run's seed)")
-    p.add_argument("--seed", type=int, default=0, help="seed of shot sampling (default 0)")
-    p.add_argument("--chunk-size", type=int, default=64,
+    p.add_argument("--seed", type=int_at_least("--seed", 0), default=0,
+                   help="seed of shot sampling (default 0)")
+    p.add_argument("--chunk-size", type=int_at_least("--chunk-size", 1), default=64,
                    help="images per chunk (default 64): each quantum call of a chunk is one "
                    "job with all its circuits")
     p.add_argument("--optimization-level", type=int, default=1, choices=[0, 1, 2, 3],
@@ -135,7 +138,8 @@ def add_commands(sub) -> None:  # noqa: ANN001 - argparse's private subparsers t
     _common(p)
     p.add_argument("--backend", default="aer",
                    help="exact, default.qubit, aer, fake:<name> or ibm:<name> (default aer)")
-    p.add_argument("--shots", type=int, default=None, help="shots per circuit (default: exact)")
+    p.add_argument("--shots", type=int_at_least("--shots", 1), default=None,
+                   help="shots per circuit (default: exact)")
     p.add_argument("--noise", default=None, help="aer only: a fake device's noise, e.g. "
                    "fake_manila")
     p.add_argument("--sweep-shots", type=_shots_list, default=None, metavar="N,N,...",
@@ -154,7 +158,8 @@ def add_commands(sub) -> None:  # noqa: ANN001 - argparse's private subparsers t
         "QISKIT_IBM_TOKEN / QISKIT_IBM_INSTANCE or the saved Qiskit account.")
     _common(p)
     p.add_argument("--backend", required=True, help="fake:<name> or ibm:<name>")
-    p.add_argument("--shots", type=int, default=1024, help="shots per circuit (default 1024)")
+    p.add_argument("--shots", type=int_at_least("--shots", 1), default=1024,
+                   help="shots per circuit (default 1024)")
     p.add_argument("--dry-run", action="store_true",
                    help="print circuits, PUBs, jobs, shots, ISA depth, 2q gates and estimated "
                    "QPU seconds; submit nothing")
