@@ -18,9 +18,13 @@ def _shots_list(text: str) -> list[int]:
     return shots
 
 
-def _common(p: argparse.ArgumentParser) -> None:
-    from qclf.cli import int_at_least
+def int_at_least(flag: str, minimum: int):
+    from qclf.cli import int_at_least as parse  # the CLI's shared validator
 
+    return parse(flag, minimum)
+
+
+def _common(p: argparse.ArgumentParser) -> None:
     p.add_argument("run_dir", metavar="RUN_DIR", help="folder of a trained run (checkpoint.pt)")
     p.add_argument("--limit", type=int_at_least("--limit", 1), default=None,
                    help="evaluate a stratified subset of N test images (the run's seed)")
