@@ -94,17 +94,26 @@ def main() -> None:
         y = layer(x)
         torch.autograd.grad(y.sum(), (x,))
 
+    def qclf_forward():
+        with torch.no_grad():
+            cut(x, w)
+
     sides = {
         "qclf cut (engine, fragments <= 5 qubits)": fwd_bwd(cut, x),
+        "qclf cut, forward only": qclf_forward,
         "qclf uncut (engine, 8 qubits)": layer_uncut,
         "PennyLane uncut (default.qubit, backprop)": fwd_bwd(pl_uncut, x),
         f"qml.cut_circuit (per sample, {args.sub_batch} scaled to {args.batch})": pl_cut_loop,
     }
+    addon = _addon_side(circuit, x, w, plan, args.sub_batch)
+    if addon is not None:
+        sides[f"qiskit-addon-cutting, forward only, exact sampler (per sample, {args.sub_batch} "
+              f"scaled to {args.batch})"] = addon[0]
     results = {k: [] for k in sides}
     for _ in range(args.repeats):  # interleaved
         for name, fn in sides.items():
             results[name].append(_timed(fn, 1))
-    scale = {name: (args.batch / args.sub_batch if "cut_circuit" in name else 1.0)
+    scale = {name: (args.batch / args.sub_batch if "per sample" in name else 1.0)
              for name in sides}
     med = {k: (statistics.median(v[0] for v in r) * scale[k],
                statistics.median(v[1] for v in r) * scale[k]) for k, r in results.items()}
@@ -115,16 +124,81 @@ def main() -> None:
           f"{torch.__version__}, PennyLane {qml.__version__}, 1 thread, float64, batch "
           f"{args.batch}, median of {args.repeats} interleaved")
     print(f"\nplan: {plan.describe()}\n")
-    base_w, base_c = med["qclf cut (engine, fragments <= 5 qubits)"]
-    print("| side | s per batch (wall) | s per batch (CPU) | vs qclf cut (CPU) |")
+    full = med["qclf cut (engine, fragments <= 5 qubits)"][1]
+    fwd = med["qclf cut, forward only"][1]
+    print("| side | s per batch (wall) | s per batch (CPU) | CPU time / qclf cut's (same "
+          "pass: fwd+bwd, or forward only) |")
     print("|---|---:|---:|---:|")
     for name, (wall, cpu) in med.items():
-        print(f"| {name} | {wall:.4f} | {cpu:.4f} | {cpu / base_c:.1f}x |")
+        base = fwd if "forward only" in name else full
+        print(f"| {name} | {wall:.4f} | {cpu:.4f} | {cpu / base:.1f}x |")
     print(f"\nmax |qclf cut - PennyLane uncut| = {(y_cut - y_ref).abs().max():.2e}; "
           f"max |qml.cut_circuit - PennyLane uncut| (4 samples) = "
           f"{(y_plc - y_ref[:4]).abs().max():.2e}")
+    if addon is not None:
+        print(f"max |qiskit-addon-cutting - PennyLane uncut| ({args.sub_batch} samples) = "
+              f"{abs(addon[1]() - y_ref[: args.sub_batch].detach().numpy()).max():.2e}")
+    else:
+        print("qiskit-addon-cutting: not installed (pip install qiskit-addon-cutting)")
     print(f"fragment circuits per sample: qclf {plan.circuits_per_sample} (4 preparations x 3 "
           "bases per cut, run as batch elements of one call per fragment)")
+
+
+def _addon_side(circuit, x, w, plan, n):
+    """qiskit-addon-cutting on the same circuit, cut and observable: per sample, bound circuit,
+    ``CutWire`` at qclf's cut, exact sampler; returns (timed callable, values callable)."""
+    try:
+        from qiskit import QuantumCircuit
+        from qiskit.quantum_info import SparsePauliOp
+        from qiskit_addon_cutting import (
+            cut_wires,
+            expand_observables,
+            generate_cutting_experiments,
+            partition_problem,
+            reconstruct_expectation_values,
+        )
+        from qiskit_addon_cutting.instructions import CutWire
+        from qiskit_addon_cutting.utils.simulation import ExactSampler
+    except ImportError:
+        return None
+    from qclf.backends.template import GATES
+
+    ops, _ = _expand(qml.tape.make_qscript(circuit)(x[:n].detach(), w.detach()).operations)
+    n_qubits = 8
+    observable = SparsePauliOp.from_sparse_list([("ZZ", [5, 7], 1.0)], num_qubits=n_qubits)
+
+    def bound(i: int) -> QuantumCircuit:
+        qc = QuantumCircuit(n_qubits)
+        for k, op in enumerate(ops):
+            method, n_angles = GATES[op.name]
+            angles = [float(p[i]) if getattr(p, "ndim", 0) else float(p)
+                      for p in op.parameters[:n_angles]]
+            getattr(qc, method)(*angles, *[int(q) for q in op.wires])
+            for wire, after in plan.cuts:
+                if after == k:
+                    qc.append(CutWire(), [wire])
+        return qc
+
+    circuits = [bound(i) for i in range(n)]
+
+    def values():
+        out = []
+        for qc in circuits:
+            qc1 = cut_wires(qc)
+            obs = expand_observables(observable.paulis, qc, qc1)
+            problem = partition_problem(circuit=qc1, observables=obs)
+            experiments, coefficients = generate_cutting_experiments(
+                circuits=problem.subcircuits, observables=problem.subobservables,
+                num_samples=float("inf"))
+            results = {label: ExactSampler().run(e).result() for label, e in experiments.items()}
+            terms = reconstruct_expectation_values(results, coefficients, problem.subobservables)
+            total = sum(t * c for t, c in zip(terms, observable.coeffs, strict=True))
+            out.append(float(total.real))
+        import numpy as np
+
+        return np.asarray(out)
+
+    return values, values
 
 
 if __name__ == "__main__":

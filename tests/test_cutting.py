@@ -206,3 +206,34 @@ def test_find_cuts_prefers_fewest_cuts():
     op_wires = [[0, 1], [1, 2], [2, 3]]
     assert find_cuts(op_wires, [0, 1, 2, 3], 3) in ([(1, 0)], [(2, 1)])
     assert find_cuts(op_wires, [0, 1, 2, 3], 4) == []
+
+
+def test_random_nine_qubit_circuit_with_two_cuts():
+    gen = torch.Generator().manual_seed(7)
+    blocks = [(0, 3), (3, 6), (6, 9)]
+    gates = []
+    for _ in range(36):
+        lo, hi = blocks[int(torch.randint(0, 3, (1,), generator=gen))]
+        a = int(torch.randint(lo, hi, (1,), generator=gen))
+        gates.append((int(torch.randint(0, 3, (1,), generator=gen)), a, lo + (a - lo + 1) % 3))
+    dev = qml.device("default.qubit", wires=9)
+
+    @qml.qnode(dev, interface="torch")
+    def circuit(inputs, weights):
+        qml.AngleEmbedding(inputs, wires=range(9), rotation="X")
+        for k, (kind, a, b) in enumerate(gates):
+            if kind == 0:
+                qml.RY(weights[k], wires=a)
+            elif kind == 1:
+                qml.CNOT(wires=[a, b])
+            else:
+                qml.IsingZZ(weights[k], wires=[a, b])
+        qml.CNOT(wires=[2, 3])  # the two bridges between the blocks
+        qml.CRY(weights[0], wires=[5, 6])
+        return (qml.expval(qml.PauliZ(0) @ qml.PauliY(4) @ qml.PauliZ(8)),
+                qml.expval(qml.PauliX(3)), qml.probs(wires=[2, 6]))
+
+    x = torch.rand(3, 9, dtype=torch.float64, requires_grad=True)
+    w = torch.rand(len(gates), dtype=torch.float64, requires_grad=True)
+    plan = _check(circuit, 4, x, w, n_cuts=2)
+    assert len(plan.fragments) == 3
