@@ -71,7 +71,7 @@ def plot_comparison(runs: Sequence[dict[str, Any]], path: Path, title: str = "")
     for m in runs:
         by_model.setdefault(m["model"], []).append(m)
     values = []
-    for name, ms in by_model.items():
+    for k, (name, ms) in enumerate(by_model.items()):
         (line,) = ax1.plot([r["epoch"] for r in ms[0]["history"]],
                            [r["val_accuracy"] for r in ms[0]["history"]], "o-", label=name)
         for extra in ms[1:]:
@@ -82,13 +82,18 @@ def plot_comparison(runs: Sequence[dict[str, Any]], path: Path, title: str = "")
         x = ms[0]["params"]["total"]
         ax2.errorbar(x, acc.mean(), yerr=acc.std(ddof=1) if len(acc) > 1 else 0.0, fmt="o",
                      capsize=4, color=line.get_color(), label=f"{name} (n={len(acc)})")
-        ax2.annotate(name, (x, acc.mean()), fontsize=8, xytext=(4, -12),
-                     textcoords="offset points")
+        # matched twins share the x position: stack the labels instead of overprinting them
+        ax2.annotate(f"{name}: {acc.mean():.3f}", (x, acc.mean()), fontsize=8,
+                     xytext=(10, -12 - 14 * k), textcoords="offset points",
+                     arrowprops={"arrowstyle": "-", "lw": 0.5, "color": "gray"})
         values += [r["val_accuracy"] for m in ms for r in m["history"]] + list(acc)
     k = len(runs[0].get("class_names", [])) if runs else 0
     floor = accuracy_floor(values, k or None)
     ax1.set(xlabel="epoch", ylabel="validation accuracy", title="learning curves",
             ylim=(floor, 1.005))
+    from matplotlib.ticker import MaxNLocator
+
+    ax1.xaxis.set_major_locator(MaxNLocator(integer=True))
     ax2.set(xlabel="parameters (total)", ylabel="test accuracy",
             title="test accuracy vs parameters", ylim=(floor, 1.005))
     ax2.set_xscale("log")
