@@ -22,22 +22,22 @@ class QclfWarning(UserWarning):
 
 
 @contextlib.contextmanager
-def cli_wording() -> Iterator[None]:
-    token = _CLI.set(True)
+def _wording(cli: bool) -> Iterator[None]:
+    token = _CLI.set(cli)
     try:
         yield
     finally:
         _CLI.reset(token)
 
 
-@contextlib.contextmanager
-def python_wording() -> Iterator[None]:
+def cli_wording() -> contextlib.AbstractContextManager[None]:
+    """Name options as flags (``--resume``) while the ``qclf`` command runs."""
+    return _wording(True)
+
+
+def python_wording() -> contextlib.AbstractContextManager[None]:
     """Name options as keys (for messages about config files, even under the CLI)."""
-    token = _CLI.set(False)
-    try:
-        yield
-    finally:
-        _CLI.reset(token)
+    return _wording(False)
 
 
 def in_cli() -> bool:
