@@ -39,7 +39,7 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from qclf.backends import get_backend  # noqa: E402
-from qclf.backends.model import _record, on_backend  # noqa: E402
+from qclf.backends.model import on_backend, record_layer  # noqa: E402
 from qclf.backends.qiskit_common import sampler_pubs  # noqa: E402
 from qclf.cli import main as qclf  # noqa: E402
 
@@ -83,7 +83,7 @@ def _sides(block, feats: torch.Tensor, noise: str | None, pl_images: int) -> dic
             block(feats)
 
     # bare PUBs: the same transpiled circuit and parameter array, straight into Aer
-    batches = [_record(c, chunks[:, i])[0] for i, c in enumerate(block.circuits)]
+    batches = [record_layer(c, chunks[:, i])[0] for i, c in enumerate(block.circuits)]
     merged = type(batches[0])(batches[0].template, np.concatenate([b.values for b in batches]),
                               batches[0].observables)
     pubs, _ = sampler_pubs([merged], backend.target_key, backend.pass_manager)

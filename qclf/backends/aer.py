@@ -22,6 +22,7 @@ from qclf.backends.base import Backend
 from qclf.backends.errors import require
 from qclf.backends.fake import fake_backend
 from qclf.backends.qiskit_common import (
+    estimate_from_histograms,
     estimates_from_samples,
     observable_array,
     packed_samples,
@@ -29,11 +30,7 @@ from qclf.backends.qiskit_common import (
     probabilities_circuit,
     sampler_pubs,
 )
-from qclf.backends.sampling import (
-    basis_groups,
-    expectations_from_counts,
-    histogram_probabilities,
-)
+from qclf.backends.sampling import basis_groups
 from qclf.backends.template import CircuitBatch, Estimate, as_expectations
 
 #: the ideal simulator's transpile basis. Controlled rotations (crx, cry, crz, cp) are left out on
@@ -126,11 +123,7 @@ class AerBackend(Backend):
                 probs = np.clip(probs, 0, None)
                 hists.append(rng.multinomial(self.shots, probs / probs.sum(1, keepdims=True))
                              .astype(np.float64))
-            if b.observables is None:
-                p = histogram_probabilities(hists[0], b.probs_qubits)
-                out.append(Estimate(p, np.sqrt(p * (1 - p) / self.shots)))
-            else:
-                out.append(Estimate(*expectations_from_counts(b.observables, bases, hists)))
+            out.append(estimate_from_histograms(b, bases, hists, self.shots))
         return out
 
     def _exact(self, batches: list[CircuitBatch]) -> list[Estimate]:

@@ -114,7 +114,8 @@ def _cmd_submit(args: argparse.Namespace) -> int:
 
 
 def _cmd_jobs(args: argparse.Namespace) -> int:
-    from qclf.backends.submission import find_manifests, resume, status
+    from qclf.backends.manifest import find_manifests, status
+    from qclf.backends.submission import resume
 
     manifests = [Path(args.manifest)] if args.manifest else find_manifests(args.run_dir)
     if not manifests:

@@ -34,7 +34,7 @@ UNSUPPORTED: dict[str, str] = {
 }
 
 
-def _record(layer: qml.qnn.TorchLayer, x: torch.Tensor) -> tuple[CircuitBatch, bool]:
+def record_layer(layer: qml.qnn.TorchLayer, x: torch.Tensor) -> tuple[CircuitBatch, bool]:
     """The layer's circuit for inputs ``x`` as a batch; ``True`` if it returns one measurement."""
     kwargs = {layer.input_arg: x,
               **{arg: w.detach().to(x) for arg, w in layer.qnode_weights.items()}}
@@ -86,7 +86,7 @@ def run_layers(backend: Backend, layers: Sequence[qml.qnn.TorchLayer],
     recorded = []
     for layer, x in zip(layers, inputs, strict=True):
         flat = x.reshape(-1, x.shape[-1]) if x.ndim > 1 else x
-        recorded.append((*_record(layer, flat), flat, x))
+        recorded.append((*record_layer(layer, flat), flat, x))
     results = run_together(backend, [r[0] for r in recorded])
     outs = []
     for (_, single, flat, x), est in zip(recorded, results, strict=True):

@@ -7,7 +7,12 @@ from typing import Any
 import numpy as np
 
 from qclf.backends.errors import require
-from qclf.backends.sampling import basis_groups, expectations, probabilities
+from qclf.backends.sampling import (
+    basis_groups,
+    expectations_from_counts,
+    histogram,
+    histogram_probabilities,
+)
 from qclf.backends.template import CircuitBatch, Estimate, Template, pauli_label
 
 
@@ -71,15 +76,19 @@ def estimates_from_samples(batches: list[CircuitBatch], plan: list[list[str | No
     """Turn per-PUB packed samples back into one :class:`Estimate` per batch."""
     out, i = [], 0
     for b, bases in zip(batches, plan, strict=True):
-        chunk = samples[i:i + len(bases)]
+        hists = [histogram(s, b.template.num_qubits) for s in samples[i:i + len(bases)]]
         i += len(bases)
-        if b.observables is None:
-            p = probabilities(chunk[0], b.probs_qubits)
-            out.append(Estimate(p, np.sqrt(np.clip(p * (1 - p), 0, None) / shots)))
-        else:
-            evs, err = expectations(b.observables, bases, chunk)
-            out.append(Estimate(evs, err))
+        out.append(estimate_from_histograms(b, bases, hists, shots))
     return out
+
+
+def estimate_from_histograms(batch: CircuitBatch, bases: list[str | None],
+                             hists: list[np.ndarray], shots: int) -> Estimate:
+    """One batch's :class:`Estimate` from its outcome counts, one ``(B, 2**n)`` per basis."""
+    if batch.observables is None:
+        p = histogram_probabilities(hists[0], batch.probs_qubits)
+        return Estimate(p, np.sqrt(np.clip(p * (1 - p), 0, None) / shots))
+    return Estimate(*expectations_from_counts(batch.observables, bases, hists))
 
 
 def observable_array(observables, layout) -> np.ndarray:

@@ -1,4 +1,4 @@
-"""Pauli expectations from measured bit strings: basis groups, parities, standard errors.
+"""Pauli expectations from measured outcomes: basis groups, parities, standard errors.
 
 A batch's Pauli words are split into qubit-wise commuting groups; each group is one measured
 circuit (the template, a basis change, measure all) bound to the same parameter array. A word's
@@ -43,44 +43,14 @@ def bits(packed: np.ndarray, qubit: int) -> np.ndarray:
     return (byte >> (qubit % 8)) & 1
 
 
-def expectations(observables: Sequence[PauliSum], bases: Sequence[str],
-                 samples: Sequence[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
-    """``(B, M)`` means and standard errors from packed samples ``(B, shots, bytes)`` per basis."""
-    size = samples[0].shape[0]
-    evs = np.zeros((size, len(observables)))
-    var = np.zeros_like(evs)
-    for m, obs in enumerate(observables):
-        remaining = list(obs)
-        for basis, packed in zip(bases, samples, strict=True):
-            terms = [(c, w) for c, w in remaining if measures(basis, w)]
-            if not terms:
-                continue
-            remaining = [t for t in remaining if t not in terms]
-            shots = packed.shape[1]
-            per_shot = np.zeros((size, shots))
-            for coeff, word in terms:
-                parity = np.zeros((size, shots), dtype=np.uint8)
-                for q, c in enumerate(word):
-                    if c != "I":
-                        parity ^= bits(packed, q)
-                per_shot += coeff * (1.0 - 2.0 * parity)
-            evs[:, m] += per_shot.mean(1)
-            var[:, m] += per_shot.var(1) / shots
-        if remaining:  # identity terms
-            evs[:, m] += sum(c for c, w in remaining if set(w) <= {"I"})
-    return evs, np.sqrt(var)
-
-
-def probabilities(packed: np.ndarray, qubits: Sequence[int]) -> np.ndarray:
-    """``(B, 2**k)`` outcome frequencies of ``qubits`` (first listed = most significant)."""
+def histogram(packed: np.ndarray, n: int) -> np.ndarray:
+    """``(B, 2**n)`` outcome counts from packed samples ``(B, shots, bytes)`` (bit q = qubit q)."""
+    size = packed.shape[0]
     index = np.zeros(packed.shape[:2], dtype=np.int64)
-    for q in qubits:
-        index = (index << 1) | bits(packed, q)
-    k = 1 << len(qubits)
-    size, shots = index.shape
-    counts = np.zeros((size, k))
-    np.add.at(counts, (np.repeat(np.arange(size), shots), index.ravel()), 1)
-    return counts / shots
+    for q in range(n):
+        index |= bits(packed, q).astype(np.int64) << q
+    index += (np.arange(size) << n)[:, None]
+    return np.bincount(index.ravel(), minlength=size << n).reshape(size, 1 << n).astype(float)
 
 
 def _signs(word: str, dim: int) -> np.ndarray:

@@ -16,11 +16,8 @@ indices of the images each job covers.
 
 from __future__ import annotations
 
-import json
 import os
 import time
-from datetime import datetime, timezone
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -35,11 +32,18 @@ from qclf.backends.evaluation import (
     summary,
     write_evaluation,
 )
+from qclf.backends.manifest import (
+    Manifest,
+    load_result,
+    new_manifest,
+    now,
+    save_result,
+    usable,
+)
 from qclf.backends.model import check_model, on_backend
 from qclf.backends.recording import RecordingBackend, ReplayBackend, call_hash
 from qclf.backends.registry import get_backend
-from qclf.backends.runs import TrainedRun, load_run, write_json_atomic
-from qclf.backends.template import Estimate
+from qclf.backends.runs import TrainedRun, load_run
 
 #: test hook: exit (as if killed) right after this many job ids are in the manifest
 EXIT_AFTER_ENV = "QCLF_TEST_EXIT_AFTER_JOBS"
@@ -80,80 +84,6 @@ def dry_run(run: TrainedRun, backend, chunk_size: int) -> dict[str, Any]:
             "estimated_qpu_seconds": round(circuits * shots * SECONDS_PER_SHOT + 2.0 * jobs, 1)}
 
 
-class Manifest:
-    """The job manifest of one submission (a JSON file, rewritten atomically on every change)."""
-
-    def __init__(self, path: Path, data: dict[str, Any]) -> None:
-        self.path, self.data = Path(path), data
-
-    @property
-    def results_dir(self) -> Path:
-        return self.path.with_suffix("")
-
-    @classmethod
-    def load(cls, path: str | os.PathLike[str]) -> Manifest:
-        path = Path(path)
-        try:
-            data = json.loads(path.read_text(encoding="utf-8"))
-        except (OSError, json.JSONDecodeError) as exc:
-            raise ValueError(f"cannot read manifest {path}: {exc}") from None
-        return cls(path, data)
-
-    def save(self) -> None:
-        self.data["updated"] = _now()
-        write_json_atomic(self.path, self.data)
-
-    def jobs(self) -> list[dict[str, Any]]:
-        return [j for c in self.data["chunks"] for j in c["jobs"]]
-
-
-def _now() -> str:
-    return datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
-
-
-def new_manifest(run: TrainedRun, backend, chunk_size: int, limit: int | None,
-                 data_dir: str | None) -> Manifest:
-    stamp = datetime.now(timezone.utc).strftime("%Y%m%dT%H%M%S%f")
-    path = run.run_dir / "jobs" / f"{backend.name.replace(':', '_')}-{stamp}.json"
-    seed = backend.seed
-    data = {
-        "version": 1, "created": _now(), "status": "submitting",
-        "model": run.config.get("model"), "dataset": run.config.get("dataset"),
-        "backend": backend.name, "shots": backend.shots, "seed": seed,
-        "options": dict(backend.options),
-        "limit": limit, "data_dir": data_dir, "chunk_size": chunk_size,
-        "n_images": len(run.labels),
-        "chunks": [{"index": k, "images": [r.start, r.stop], "seed": chunk_seed(seed, k),
-                    "jobs": [], "predictions": None}
-                   for k, r in enumerate(chunk_ranges(len(run.labels), chunk_size))],
-    }
-    return Manifest(path, data)
-
-
-def _save_result(m: Manifest, chunk: int, call: int, est: list[Estimate]) -> str:
-    m.results_dir.mkdir(parents=True, exist_ok=True)
-    name = f"chunk{chunk}-call{call}.npz"
-    arrays = {f"values{i}": e.values for i, e in enumerate(est)}
-    arrays.update({f"stderr{i}": e.stderr for i, e in enumerate(est)})
-    tmp = m.results_dir / f".{name}.tmp.npz"
-    np.savez(tmp, **arrays)
-    os.replace(tmp, m.results_dir / name)
-    return name
-
-
-def _load_result(m: Manifest, name: str) -> list[Estimate] | None:
-    path = m.results_dir / name
-    if not path.exists():
-        return None
-    with np.load(path) as z:
-        n = sum(1 for k in z.files if k.startswith("values"))
-        return [Estimate(z[f"values{i}"], z[f"stderr{i}"]) for i in range(n)]
-
-
-def _usable(m: Manifest, job: dict[str, Any]) -> bool:
-    return job["status"] == "done" and _load_result(m, job["result"]) is not None
-
-
 def drive(m: Manifest, run: TrainedRun, backend, progress: bool = True) -> dict[str, Any]:
     """Submit what is missing, collect what is pending, replay, write ``eval-*.json``."""
     exit_after = int(os.environ.get(EXIT_AFTER_ENV, "0") or 0)
@@ -172,7 +102,7 @@ def drive(m: Manifest, run: TrainedRun, backend, progress: bool = True) -> dict[
                 raise ValueError(f"one job would carry {size} circuits x {backend.shots} shots; "
                                  "lower --chunk-size")
             entries = [e for e in c["jobs"] if e["call"] == j]
-            if any(_usable(m, e) for e in entries):
+            if any(usable(m, e) for e in entries):
                 continue
             pending = [e for e in entries if e["status"] == "submitted"]
             if pending and _recover(m, backend, pending[-1], live):
@@ -185,7 +115,7 @@ def drive(m: Manifest, run: TrainedRun, backend, progress: bool = True) -> dict[
             c["jobs"].append({"call": j, "job_id": jid, "status": "submitted",
                               "images": [start, stop], "circuits": size, "pubs": len(batches),
                               "hash": call_hash(batches), "result": None,
-                              "submitted": _now()})
+                              "submitted": now()})
             m.save()
             if exit_after and sum(1 for e in m.jobs() if e["job_id"]) >= exit_after:
                 os._exit(17)  # test hook: die like a killed process, manifest on disk
@@ -205,8 +135,8 @@ def drive(m: Manifest, run: TrainedRun, backend, progress: bool = True) -> dict[
                 failed.append(e["job_id"])
                 m.save()
                 continue
-            e["result"] = _save_result(m, c["index"], e["call"], est)
-            e["status"], e["finished"] = "done", _now()
+            e["result"] = save_result(m, c["index"], e["call"], est)
+            e["status"], e["finished"] = "done", now()
             m.save()
     if failed:
         raise BackendError(f"{len(failed)} job(s) failed on the server ({', '.join(failed)}); "
@@ -216,7 +146,7 @@ def drive(m: Manifest, run: TrainedRun, backend, progress: bool = True) -> dict[
     for c in chunks:
         done = {e["call"]: e for e in c["jobs"] if e["status"] == "done"}
         calls = plans[c["index"]]
-        replay = ReplayBackend([_load_result(m, done[j]["result"]) for j in range(len(calls))],
+        replay = ReplayBackend([load_result(m, done[j]["result"]) for j in range(len(calls))],
                                [done[j]["hash"] for j in range(len(calls))])
         start, stop = c["images"]
         with torch.no_grad(), on_backend(run.model, replay):
@@ -269,10 +199,6 @@ def submit(run_dir: str | os.PathLike[str], backend_name: str, shots: int, limit
     return drive(m, run, backend, progress)
 
 
-def find_manifests(run_dir: str | os.PathLike[str]) -> list[Path]:
-    return sorted((Path(run_dir) / "jobs").glob("*.json"))
-
-
 def resume(manifest_path: str | os.PathLike[str], run_dir: str | os.PathLike[str],
            progress: bool = True) -> dict[str, Any]:
     """Continue the submission of ``manifest_path`` (see module doc)."""
@@ -285,17 +211,3 @@ def resume(manifest_path: str | os.PathLike[str], run_dir: str | os.PathLike[str
     opts = dict(d["options"])
     backend = get_backend(d["backend"], shots=d["shots"], seed=d["seed"], **opts)
     return drive(m, run, backend, progress)
-
-
-def status(manifest_path: str | os.PathLike[str]) -> dict[str, Any]:
-    """Counts of jobs by status and images with predictions, for ``qclf jobs``."""
-    d = Manifest.load(manifest_path).data
-    jobs = [j for c in d["chunks"] for j in c["jobs"]]
-    counts: dict[str, int] = {}
-    for j in jobs:
-        counts[j["status"]] = counts.get(j["status"], 0) + 1
-    done_images = sum(c["images"][1] - c["images"][0] for c in d["chunks"]
-                      if c["predictions"] is not None)
-    return {"manifest": Path(manifest_path).name, "backend": d["backend"], "shots": d["shots"],
-            "status": d["status"], "jobs": counts, "images_done": done_images,
-            "images": d["n_images"], "updated": d.get("updated")}
