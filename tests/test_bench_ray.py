@@ -141,3 +141,17 @@ def test_rerun_driver_after_kill_redoes_no_finished_run(tmp_path):
     assert len(list(out.glob("digits/*/seed*/metrics.json"))) == 6
     assert err.count("] digits/") == 6  # one progress line per run, none counted twice
     assert "| hqnn_parallel | hybrid |" in stdout and "| 3 |" in stdout
+
+
+def test_driver_storage_returns_run_folders_to_the_driver(ray_local, local_out, tmp_path):
+    """Workers without a shared filesystem: each run executes in a private folder and its
+    files come back to the driver, which writes them; the numbers are the same."""
+    out = tmp_path / "driver"
+    statuses = run_bench(parse_bench(BENCH), out, progress=False,
+                         executor=RayExecutor(cpus_per_run=1, storage="driver"))
+    assert sorted(s.status for s in statuses) == ["new"] * 4
+    assert _numbers(out) == _numbers(local_out)
+    run = out / "digits" / "hqnn_parallel" / "seed1"
+    assert {p.name for p in run.iterdir()} >= {"metrics.json", "history.csv", "checkpoint.pt",
+                                                "run.json"}
+    assert _run_metrics(out, "hqnn_parallel", 1) == _run_metrics(local_out, "hqnn_parallel", 1)
