@@ -1,10 +1,12 @@
 """Wall time of a bench: the local executor against ``--executor ray`` on the same machine.
 
 For each config the same runs are timed with the local executor (torch's default threads, and
-one thread per run) and with Ray (``--cpus-per-run 1``, one task per core), interleaved, median
-of 3 repeats, each into a fresh output folder. Ray's start-up (``ray.init``) is timed apart from
-the bench; its workers' first imports of torch/PennyLane are inside the bench time (a real cost
-of every Ray bench). Prints a markdown table and writes JSON.
+one thread per run) and with Ray (``--cpus-per-run 1``, one task per core): one untimed warm-up
+of each, then 3 interleaved repeats, medians, each into a fresh output folder. Ray's start-up
+(``ray.init``) is timed apart, and so is the first Ray bench (its workers' first imports of
+torch/PennyLane: a cost every fresh Ray bench pays once). Besides wall time (the speed-up) the
+table gives the CPU seconds the runs themselves used, summed over runs (the same work on both
+sides, whichever process did it). Prints a markdown table and writes JSON.
 
     python experiments/bench_ray.py [--repeats 3] [--json runs/bench_ray.json]
 """
@@ -29,7 +31,8 @@ HERE = Path(__file__).parent
 CONFIGS = [HERE / "digits_smoke.yaml", HERE / "s1_grid_small.yaml"]
 
 
-def _time_bench(cfg_path: Path, executor, root: Path, tag: str) -> float:
+def _time_bench(cfg_path: Path, executor, root: Path, tag: str) -> tuple[float, float]:
+    """(wall seconds of the bench, CPU seconds of its runs summed over runs)."""
     cfg = load_bench(cfg_path)
     out = Path(tempfile.mkdtemp(prefix=f"{tag}-", dir=root))
     t0 = time.perf_counter()
@@ -38,7 +41,7 @@ def _time_bench(cfg_path: Path, executor, root: Path, tag: str) -> float:
     bad = [s for s in statuses if s.status != "new"]
     if bad:
         raise RuntimeError(f"{tag}: unexpected statuses {[(s.label, s.status) for s in bad]}")
-    return wall
+    return wall, sum(s.cpu_seconds for s in statuses)
 
 
 def _load() -> str:
@@ -59,33 +62,42 @@ def main() -> None:
     ray_exec = RayExecutor(cpus_per_run=1)
     startup = time.perf_counter() - t0
     results = []
+    sides = {"local": lambda: LocalExecutor(), "local1": lambda: LocalExecutor(cpus_per_run=1),
+             "ray": lambda: ray_exec}
+    first_ray = None
     try:
         for cfg_path in CONFIGS:
             n_runs = len(load_bench(cfg_path).models) * len(load_bench(cfg_path).seeds)
-            times: dict[str, list[float]] = {"local": [], "local1": [], "ray": []}
+            for name, make in sides.items():  # untimed warm-up of each side
+                torch.set_num_threads(default_threads)
+                wall, _ = _time_bench(cfg_path, make(), root, f"warm-{name}")
+                if name == "ray" and first_ray is None:
+                    first_ray = wall
+            times: dict[str, list[tuple[float, float]]] = {k: [] for k in sides}
             for _ in range(args.repeats):  # interleaved
-                torch.set_num_threads(default_threads)
-                times["local"].append(_time_bench(cfg_path, LocalExecutor(), root, "local"))
-                times["local1"].append(
-                    _time_bench(cfg_path, LocalExecutor(cpus_per_run=1), root, "local1"))
-                torch.set_num_threads(default_threads)
-                times["ray"].append(_time_bench(cfg_path, ray_exec, root, "ray"))
-            med = {k: statistics.median(v) for k, v in times.items()}
+                for name, make in sides.items():
+                    torch.set_num_threads(default_threads)
+                    times[name].append(_time_bench(cfg_path, make(), root, name))
+            med = {k: statistics.median(w for w, _ in v) for k, v in times.items()}
+            cpu = {k: statistics.median(c for _, c in v) for k, v in times.items()}
             results.append({"config": cfg_path.name, "runs": n_runs, "times": times,
-                            "median": med})
+                            "median": med, "run_cpu_seconds": cpu})
     finally:
         ray_exec.shutdown()
-    print(f"\nRay start-up (ray.init, {ray_exec.parallelism} workers of 1 CPU): {startup:.1f} s "
-          f"(not in the bench times below); load after {_load()}\n")
+    print(f"\nRay start-up (ray.init, {ray_exec.parallelism} workers of 1 CPU): {startup:.1f} s; "
+          f"first Ray bench (cold workers, untimed warm-up): {first_ray:.1f} s; neither is in "
+          f"the times below; load after {_load()}\n")
     print("| config | runs | local, torch default threads "
           f"({default_threads}) [s] | local, 1 thread [s] | ray, 1 CPU/run [s] "
-          "| speed-up vs local default | vs local 1 thread |")
-    print("|---|---:|---:|---:|---:|---:|---:|")
+          "| speed-up vs local default | vs local 1 thread | run CPU s: local 1 thread / ray |")
+    print("|---|---:|---:|---:|---:|---:|---:|---:|")
     for r in results:
-        m = r["median"]
+        m, c = r["median"], r["run_cpu_seconds"]
         print(f"| {r['config']} | {r['runs']} | {m['local']:.1f} | {m['local1']:.1f} | "
-              f"{m['ray']:.1f} | {m['local'] / m['ray']:.2f}x | {m['local1'] / m['ray']:.2f}x |")
-    print(f"\nmedian of {args.repeats} interleaved repeats, wall clock, fresh output folder each")
+              f"{m['ray']:.1f} | {m['local'] / m['ray']:.2f}x | {m['local1'] / m['ray']:.2f}x | "
+              f"{c['local1']:.1f} / {c['ray']:.1f} |")
+    print(f"\nmedian of {args.repeats} interleaved repeats after one warm-up of each side, wall "
+          "clock, fresh output folder each")
     if args.json:
         Path(args.json).parent.mkdir(parents=True, exist_ok=True)
         Path(args.json).write_text(json.dumps({"startup_s": startup, "results": results},

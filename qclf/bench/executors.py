@@ -77,7 +77,6 @@ def _ray_task(task: RunTask, threads: int, files: dict[str, bytes] | None
     current content is unpacked into a private temporary folder, the run executes there (so it
     still resumes from a checkpoint the driver holds), and the folder comes back as bytes.
     """
-    os.environ["OMP_NUM_THREADS"] = str(threads)
     pid_file = Path(task.path).parent / f".worker-{Path(task.path).name}.pid"
     if files is None:
         Path(task.path).mkdir(parents=True, exist_ok=True)

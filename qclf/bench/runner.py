@@ -47,6 +47,7 @@ class RunStatus:
     attacks: list[str]  # attack keys computed in this call
     error: str | None = None  # why a failed run failed
     seconds: float = 0.0  # wall time of this call for the run
+    cpu_seconds: float = 0.0  # CPU time of the process that ran it, during the run
 
 
 def run_dir(out: Path, dataset: str, label: str, seed: int) -> Path:
@@ -221,7 +222,7 @@ def execute_run(task: RunTask, data_cache: _DataCache | None = None,
         torch.set_num_threads(threads)
     cfg = BenchConfig.from_dict(task.bench)
     run = Path(task.path)
-    t0 = time.perf_counter()
+    t0, c0 = time.perf_counter(), time.process_time()
     try:
         spec = cfg.model(task.label)
         tc = cfg.train_config(task.dataset, spec, task.seed, run, progress=task.progress)
@@ -248,9 +249,10 @@ def execute_run(task: RunTask, data_cache: _DataCache | None = None,
     except Exception as exc:  # reported in the summary; the other runs go on
         return RunStatus(task.dataset, task.label, task.seed, run, "failed", [],
                          error=f"{type(exc).__name__}: {exc}",
-                         seconds=time.perf_counter() - t0)
+                         seconds=time.perf_counter() - t0,
+                         cpu_seconds=time.process_time() - c0)
     return RunStatus(task.dataset, task.label, task.seed, run, status, done_attacks,
-                     seconds=time.perf_counter() - t0)
+                     seconds=time.perf_counter() - t0, cpu_seconds=time.process_time() - c0)
 
 
 def run_bench(cfg: BenchConfig, out: str | Path, progress: bool = True,
