@@ -2,7 +2,9 @@
 
 Both sides run in one process on identical weights and inputs, forward + backward (gradients to
 inputs and weights), float32, one torch thread. Per row: one warm-up call each, then 3 rounds
-of (PennyLane, qclf) interleaved; the figures are medians of the 3. Ratios are PennyLane / qclf
+of (PennyLane, qclf) interleaved; the figures are medians of the 3. A round times the same
+number of calls on both sides, enough for the PennyLane run to last about 0.25 s (one call for
+the large rows, up to a few dozen for the millisecond ones). Ratios are PennyLane / qclf
 for wall time and for process CPU time (the fair figure on a shared machine: other jobs' load
 inflates wall time, not this process' CPU time). Peak memory: resident set size above the
 level before the call (after returning freed heap to the OS), sampled every millisecond in an
@@ -85,21 +87,38 @@ def _timed(fn) -> tuple[float, float]:
     return time.perf_counter() - t0, time.process_time() - c0
 
 
-def fair_compare(ref_fn, new_fn, rounds: int = 3, memory: bool = True) -> dict:
-    """Warm-up, then ``rounds`` interleaved (ref, new) timings; medians, ratios, peak memory."""
+def _repeated(fn, reps: int):
+    def run():
+        for _ in range(reps):
+            fn()
+
+    return run
+
+
+def fair_compare(ref_fn, new_fn, rounds: int = 3, memory: bool = True,
+                 min_run_s: float = 0.25) -> dict:  # fmt: skip
+    """Warm-up, then ``rounds`` interleaved (ref, new) timed runs; medians, ratios, peak memory.
+
+    A run is ``reps`` calls of one side, the same ``reps`` for both sides: enough calls that a
+    run of the reference lasts about ``min_run_s`` (a single millisecond call is at the mercy
+    of the timer and the machine). Figures are per call."""
     ref_fn()
     new_fn()
+    t_ref, _ = _timed(ref_fn)
+    reps = max(1, min(500, round(min_run_s / max(t_ref, 1e-6))))
+    ref_run, new_run = _repeated(ref_fn, reps), _repeated(new_fn, reps)
     w_ref, c_ref, w_new, c_new = [], [], [], []
     for _ in range(rounds):
-        w, c = _timed(ref_fn)
-        w_ref.append(w)
-        c_ref.append(c)
-        w, c = _timed(new_fn)
-        w_new.append(w)
-        c_new.append(c)
+        w, c = _timed(ref_run)
+        w_ref.append(w / reps)
+        c_ref.append(c / reps)
+        w, c = _timed(new_run)
+        w_new.append(w / reps)
+        c_new.append(c / reps)
     out = {
         "ref_wall_s": statistics.median(w_ref), "ref_cpu_s": statistics.median(c_ref),
         "new_wall_s": statistics.median(w_new), "new_cpu_s": statistics.median(c_new),
+        "calls_per_run": reps,
     }  # fmt: skip
     out["wall_ratio"] = out["ref_wall_s"] / out["new_wall_s"]
     out["cpu_ratio"] = out["ref_cpu_s"] / max(out["new_cpu_s"], 1e-9)

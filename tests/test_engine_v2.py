@@ -106,17 +106,44 @@ def test_simulate_with_cache_replays_tapes():
     assert cache.compiles == 1
 
 
+class _DoubledAngles(qml.operation.Operation):
+    """A template whose gate angles are computed from its data (2 x), not views of it."""
+
+    grad_method = None
+
+    def __init__(self, features, wires, id=None):
+        super().__init__(features, wires=wires, id=id)
+
+    @staticmethod
+    def compute_decomposition(features, wires):
+        return [qml.RY(2 * features[..., i], wires=w) for i, w in enumerate(wires)]
+
+
 def test_value_dependent_templates_are_decomposed_per_call():
-    qnode, ws = _sel_qnode(embedding="iqp")
-    layer = TorchLayer(qnode, ws)
-    layer(torch.rand(2, 4, dtype=torch.float64))
+    @qml.qnode(_dev(3), interface="torch", diff_method="backprop")
+    def circuit(inputs, weights):
+        _DoubledAngles(inputs, wires=range(3))
+        qml.StronglyEntanglingLayers(weights, wires=range(3))
+        return [qml.expval(qml.PauliZ(w)) for w in range(3)]
+
+    ws = {"weights": (1, 3, 3)}
+    layer = TorchLayer(circuit, ws, strict=True)
+    x = torch.rand(2, 3, dtype=torch.float64)
+    layer(x)
     (plan,) = layer.plans._plans.values()
-    assert plan.has_dynamic  # IQPEmbedding's MultiRZ angles are products of features
-    qnode, ws = _sel_qnode()
-    layer = TorchLayer(qnode, ws)
-    layer(torch.rand(2, 4, dtype=torch.float64))
-    (plan,) = layer.plans._plans.values()
-    assert not plan.has_dynamic  # AngleEmbedding + SEL: every angle is a slot
+    assert plan.has_dynamic  # 2 x features: decomposed again at every call
+    compare(circuit, ws, x)
+
+
+def test_products_of_features_and_views_are_slots():
+    for embedding in ("iqp", "angle"):  # IQP's MultiRZ angles are products x_i x_j
+        qnode, ws = _sel_qnode(embedding=embedding)
+        layer = TorchLayer(qnode, ws)
+        layer(torch.rand(2, 4, dtype=torch.float64))
+        (plan,) = layer.plans._plans.values()
+        assert not plan.has_dynamic, embedding
+        if embedding == "iqp":
+            assert any(g.srcs and g.srcs[0][0] == "bb" for g in plan.items)
 
 
 # ------------------------------------------------------------------------- exactness

@@ -7,8 +7,11 @@ import os
 
 import pennylane as qml
 import torch
+from torch.overrides import TorchFunctionMode
 
 from .engine import MemoryLimitExceeded, PlanCache, StrictModeError, UnsupportedCircuit, run_plan
+from .engine.bind import DirectBinding
+from .engine.plan import structure_key
 
 __all__ = ["TorchLayer", "SUPPORTED_DEVICES", "strict_default"]
 
@@ -25,6 +28,25 @@ def strict_default() -> bool:
     return os.environ.get("QCLF_STRICT", "").strip().lower() in ("1", "true", "yes", "on")
 
 
+class _ValueReads(TorchFunctionMode):
+    """Notes whether a tensor's value is read into Python (``bool``, ``item``, ``float``,
+    ...) while a quantum function is recorded: such a function may build a different circuit
+    for other values, so its calls are recorded every time."""
+
+    READS = frozenset({torch.Tensor.__bool__, torch.Tensor.item, torch.Tensor.__float__,
+                       torch.Tensor.__int__, torch.Tensor.__index__, torch.Tensor.tolist,
+                       torch.Tensor.numpy, torch.Tensor.__array__})  # fmt: skip
+
+    def __init__(self):
+        super().__init__()
+        self.seen = False
+
+    def __torch_function__(self, func, types, args=(), kwargs=None):
+        if func in self.READS:
+            self.seen = True
+        return func(*args, **(kwargs or {}))
+
+
 class TorchLayer(qml.qnn.TorchLayer):
     """Drop-in replacement for :class:`pennylane.qnn.TorchLayer` that runs a compiled plan.
 
@@ -35,6 +57,10 @@ class TorchLayer(qml.qnn.TorchLayer):
     (:class:`qclf.quantum.engine.CircuitPlan`); later calls record the function again (a few
     top-level operations), find the plan by its structure key in the layer's own bounded
     :attr:`plans` cache and only bind the new tensors. ``layer.plans.clear()`` frees them.
+    When every gate parameter is a view of the input or of a weight, and recording the function
+    again with other values gives the same circuit without reading any tensor value into Python,
+    later calls with inputs of the same shape skip the recording and bind the input and weights
+    directly (:class:`qclf.quantum.engine.bind.DirectBinding`).
 
     Circuits the engine cannot handle (non state-vector devices, mid-circuit measurements,
     noise channels, ``sample``/``counts``/``state`` measurements, QNode transforms, ...) run
@@ -149,11 +175,12 @@ class TorchLayer(qml.qnn.TorchLayer):
             return res
         return self._postprocess(res, x)
 
-    def _record(self, x):
-        kwargs = {
-            self.input_arg: x,
-            **{arg: weight.to(x) for arg, weight in self.qnode_weights.items()},
-        }
+    def _record(self, x, kwargs=None):
+        if kwargs is None:
+            kwargs = {
+                self.input_arg: x,
+                **{arg: weight.to(x) for arg, weight in self.qnode_weights.items()},
+            }
         with qml.queuing.AnnotatedQueue() as q:
             qfunc_output = self.qnode.func(**kwargs)
         tape = qml.tape.QuantumScript.from_queue(q)
@@ -169,14 +196,26 @@ class TorchLayer(qml.qnn.TorchLayer):
         return tape, structure
 
     def _evaluate_compiled(self, x):
+        shots = self._shots()
+        key = (x.dim(), tuple(x.shape[1:]) if x.dim() > 1 else tuple(x.shape), x.dtype,
+               x.device)  # fmt: skip
+        fast = self.plans.direct.get(key) if shots is None else None
+        if fast is not None:  # replay without recording the quantum function
+            plan, binding, structure, flat = fast
+            res = run_plan(plan, None, bound=binding.bind(plan, x, self._weight_list(x)),
+                           stacked=flat)  # fmt: skip
+            if isinstance(res, torch.Tensor):  # [expval, ...] as one (B, T) tensor
+                return res
+            return qml.pytrees.unflatten(res, structure)
         tape, structure = self._record(x)
         dev_wires = self.qnode.device.wires  # a wire outside it fails in plan compilation
         wire_order = list(dev_wires if dev_wires is not None else tape.wires)
         rdtype = x.dtype if x.dtype in (torch.float32, torch.float64) else torch.float64
         ops = tape.operations
         plan = self.plans.get(ops, tape.measurements, wire_order, rdtype, x.device)
-        shots = self._shots()
         if shots is None:
+            if key not in self.plans.direct:
+                self.plans.direct[key] = self._direct_binding(x, plan, tape, structure)
             return qml.pytrees.unflatten(run_plan(plan, ops), structure)
         parts = [part.shots for part in shots.shot_vector for _ in range(part.copies)]
         if len(parts) == 1:
@@ -184,6 +223,38 @@ class TorchLayer(qml.qnn.TorchLayer):
         # a shot vector: one result per partition, as PennyLane returns them
         return tuple(qml.pytrees.unflatten(run_plan(plan, ops, shots=n_shots), structure)
                      for n_shots in parts)  # fmt: skip
+
+    def _weight_list(self, x) -> list[torch.Tensor]:
+        return [w.to(x) for w in self.qnode_weights.values()]
+
+    def _direct_binding(self, x, plan, tape, structure):
+        """``(plan, DirectBinding, structure)`` when every parameter slot of the plan is a
+        view of the input or of a weight and the recording does not depend on their values
+        (checked by recording again with other values); else None (record every call)."""
+        if plan.has_dynamic or plan.device != x.device:
+            return None
+        weights = self._weight_list(x)
+        binding = DirectBinding.find(plan, tape.operations, x, weights)
+        if binding is None:
+            return None
+        with torch.no_grad(), _ValueReads() as reads:
+            x2 = x.detach() + 0.2718
+            w2 = [w.detach() + 0.3141 for w in weights]
+            kwargs = {self.input_arg: x2, **dict(zip(self.qnode_weights, w2, strict=True))}
+            tape2, structure2 = self._record(x2, kwargs)
+        if reads.seen:  # the function reads tensor values in Python (``if w[0] > 0: ...``)
+            return None
+        if structure2 != structure or structure_key(
+            tape2.operations, tape2.measurements, plan.wire_order, plan.rdtype, plan.device
+        ) != structure_key(tape.operations, tape.measurements, plan.wire_order, plan.rdtype,
+                           plan.device):  # fmt: skip
+            return None
+        if DirectBinding.find(plan, tape2.operations, x2, w2) != binding:
+            return None
+        n_out = len(tape.measurements)
+        as_list = qml.pytrees.unflatten(list(range(n_out)), structure)
+        flat = isinstance(as_list, list | tuple) and list(as_list) == list(range(n_out))
+        return plan, binding, structure, flat
 
     def _postprocess(self, res, x):
         # identical to pennylane.qnn.TorchLayer._evaluate_qnode after the QNode call

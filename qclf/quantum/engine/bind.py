@@ -56,6 +56,8 @@ class Bound:
             return self.flat_u[v]
         if kind == "b":
             return self.flat_b[:, v]
+        if kind == "bb":
+            return self.flat_b[:, v[0]] * self.flat_b[:, v[1]]
         if kind == "c":
             return v.to(self.device, self.rdtype)
         if kind == "d":
@@ -133,3 +135,79 @@ def _groups(gates, device) -> list[tuple]:
                    for j in range(len(kinds))]  # fmt: skip
             out.append((name, k, kinds, group, idx))
     return out
+
+
+class DirectBinding:
+    """The flat vectors of a plan taken straight from a layer's input and weights, without
+    recording the quantum function: ``flat_u = cat(sources)[u_index]`` and
+    ``flat_b = x.reshape(B, -1)[:, b_index]``. Found once per input signature, when every
+    parameter slot of the plan is a view of the input or of a weight (``None`` otherwise)."""
+
+    def __init__(self, u_index, b_index, batched: bool, x_unbatched: bool):
+        self.u_index, self.b_index = u_index, b_index
+        self.batched, self.x_unbatched = batched, x_unbatched
+        self._dev: dict = {}
+
+    def __eq__(self, other) -> bool:
+        return isinstance(other, DirectBinding) and (
+            self.u_index, self.b_index, self.batched, self.x_unbatched
+        ) == (other.u_index, other.b_index, other.batched, other.x_unbatched)
+
+    __hash__ = None
+
+    @classmethod
+    def find(cls, plan: CircuitPlan, ops, x: torch.Tensor, weights) -> DirectBinding | None:
+        from .plan import _view_index  # noqa: PLC0415
+
+        x_unbatched = x.dim() <= 1
+        sources = ([x] if x_unbatched else []) + list(weights)
+        offsets = np.cumsum([0] + [t.numel() for t in sources])
+        u_index: list[int] = []
+        b_index: list[int] = []
+        batched = False
+        for slot in plan.slots:
+            d = ops[slot.op_index].data[slot.data_index]
+            if not isinstance(d, torch.Tensor) or d.dtype != plan.rdtype:
+                return None
+            if slot.batched:
+                if x_unbatched:
+                    return None
+                idx = _view_index(d, x)
+                if idx is None or idx.dim() == 0 or idx.shape[0] != x.shape[0]:
+                    return None
+                flat = idx.reshape(idx.shape[0], -1)
+                cols = flat - torch.arange(flat.shape[0])[:, None] * (x.numel() // x.shape[0])
+                if not bool((cols == cols[0]).all()):
+                    return None
+                b_index.extend(cols[0].tolist())
+                batched = True
+                continue
+            for k, src in enumerate(sources):
+                idx = _view_index(d, src)
+                if idx is not None:
+                    u_index.extend((idx.reshape(-1) + int(offsets[k])).tolist())
+                    break
+            else:
+                return None
+        return cls(tuple(u_index), tuple(b_index), batched, x_unbatched)
+
+    def bind(self, plan: CircuitPlan, x: torch.Tensor, weights) -> Bound:
+        dev = self._dev.get(x.device)
+        if dev is None:
+            dev = self._dev[x.device] = (
+                torch.tensor(self.u_index, dtype=torch.long, device=x.device),
+                torch.tensor(self.b_index, dtype=torch.long, device=x.device),
+                self.b_index == tuple(range(x.shape[-1])) if x.dim() > 1 else False,
+            )
+        u_index, b_index, b_identity = dev
+        flat_u = flat_b = None
+        batch = None
+        if self.u_index:
+            sources = ([x] if self.x_unbatched else []) + list(weights)
+            cat = torch.cat([t.reshape(-1) for t in sources])
+            flat_u = cat.index_select(0, u_index)
+        if self.batched:
+            batch = x.shape[0]
+            xb = x.reshape(batch, -1)
+            flat_b = xb if b_identity else xb.index_select(1, b_index)
+        return Bound(plan, None, (flat_u, flat_b, batch))

@@ -156,6 +156,24 @@ class MeasurementPlan:
         self.frames: list[Frame] = []
         self.items = [self._plan_one(mp, plan) for mp in mps]
         self.rotation = self._single_frame_rotation(mps, plan)
+        self.stack_terms = self._stack_terms()
+
+    def _stack_terms(self) -> list[int] | None:
+        """Column of each result in one frame's (B, T) values when every measurement is the
+        expectation of one Pauli word with coefficient 1 in that frame (the usual
+        ``[expval(Z_i) ...]``): the results are then one (B, T) tensor."""
+        cols, frames = [], set()
+        for item in self.items:
+            if type(item) is not Expval or len(item.sentence.terms) != 1:
+                return None
+            fi, ti, coeff = item.sentence.terms[0]
+            if fi is None or isinstance(coeff, torch.Tensor) or _real(coeff) != 1.0:
+                return None
+            frames.add(fi)
+            cols.append(ti)
+        if len(frames) != 1 or self.frames[next(iter(frames))].diag is not None:
+            return None
+        return cols
 
     def _positions(self, wires, plan):
         try:
@@ -274,6 +292,23 @@ class MeasurementPlan:
             )
             out.append(_SquaresTimes.apply(flat, s))  # (re, im) summed inside the GEMM
         return out
+
+    def evaluate_stacked(self, psi, bound, batched: bool, prerotated: bool, batch: int):
+        """All results as one (B, T) tensor ((T,) unbatched); requires :attr:`stack_terms`."""
+        (fi,) = {self.items[0].sentence.terms[0][0]}
+        frames, self.frames = self.frames, [self.frames[fi]]
+        try:
+            (values,) = self.frame_values(psi, bound, prerotated)
+        finally:
+            self.frames = frames
+        cols = self.stack_terms
+        if cols != list(range(values.shape[1])):
+            idx = bound.const(("stack", tuple(cols)), lambda: np.asarray(cols), torch.long)
+            values = values.index_select(1, idx)
+        values = values.to(bound.rdtype)
+        if values.shape[0] == 1 and batch > 1:
+            values = values.expand(batch, -1)
+        return values if batched else values[0]
 
     def evaluate(self, psi, bound, batched: bool, prerotated: bool, batch: int):
         values = self.frame_values(psi, bound, prerotated)

@@ -37,7 +37,8 @@ class Gate:
 
     ``("u", idx)``: ``flat_u[idx]`` (unbatched data), ``("b", cols)``: ``flat_b[:, cols]``
     (batched data), ``("d", (i, j))``: data j of top-level operation i as recorded,
-    ``("c", tensor)``: a constant, ``("t", tensor)``: a tensor of this call (dynamic gates).
+    ``("c", tensor)``: a constant, ``("t", tensor)``: a tensor of this call (dynamic gates),
+    ``("bb", (a, b))``: ``flat_b[:, a] * flat_b[:, b]`` (products of features, IQP).
     """
 
     name: str
@@ -157,6 +158,10 @@ def _view_index(p, d) -> torch.Tensor | None:
     return None if bool((idx < 0).any()) else idx
 
 
+#: features of one data entry searched for products (``x_i x_j``) at compile time
+PRODUCT_MAX_FEATURES = 32
+
+
 class _Dynamic(Exception):
     """This top-level operation must be decomposed at every call."""
 
@@ -214,6 +219,7 @@ class CircuitPlan:
                     off_u += size
                 self.slots.append(slot)
                 self.slot_of[(i, j)] = slot
+        self.flat_u_size, self.flat_b_size = off_u, off_b
 
     def positions(self, wires) -> tuple[int, ...]:
         try:
@@ -308,7 +314,7 @@ class CircuitPlan:
             srcs = []
             for p, p2 in zip(s.data, s2.data, strict=True):
                 srcs.append(self._source(i, op, perturbed, batched_data, p, p2))
-            batched = any(kind == "b" for kind, _ in srcs) or op_batched(s)
+            batched = any(kind in ("b", "bb") for kind, _ in srcs) or op_batched(s)
             if not s.data and not is_leaf(s):
                 raise _Dynamic
             gates.append(self._gate(s, srcs, batched))
@@ -331,6 +337,9 @@ class CircuitPlan:
             if not bool((cols == cols[0]).all()):
                 raise _Dynamic
             return ("b", cols[0] + slot.offset)
+        product = self._product_source(i, op, perturbed, batched_data, p, p2)
+        if product is not None:
+            return product
         # not a view of the data: a constant if it does not move with the data
         c1, c2 = _const_param(p), _const_param(p2)
         if c1 is None or c2 is None or c1.shape != c2.shape or not torch.equal(c1, c2):
@@ -338,6 +347,24 @@ class CircuitPlan:
         if isinstance(p, torch.Tensor) and p.requires_grad:
             raise _Dynamic
         return ("c", c1)
+
+    def _product_source(self, i, op, perturbed, batched_data, p, p2):
+        """``("bb", (col_a, col_b))`` if ``p`` is the product of two features of one batched
+        data entry (IQPEmbedding's ``x_i x_j``), in this recording and the perturbed one."""
+        if not (isinstance(p, torch.Tensor) and p.dim() == 1 and not p.is_complex()):
+            return None
+        for j, (d, d2) in enumerate(zip(op.data, perturbed.data, strict=True)):
+            slot = self.slot_of.get((i, j))
+            if slot is None or not batched_data[j] or not isinstance(d, torch.Tensor):
+                continue
+            if d.shape[0] != p.shape[0] or slot.size > PRODUCT_MAX_FEATURES:
+                continue
+            f, f2 = d.reshape(d.shape[0], -1), d2.reshape(d2.shape[0], -1)
+            for a in range(f.shape[1]):
+                for b in range(a, f.shape[1]):
+                    if torch.equal(p, f[:, a] * f[:, b]) and torch.equal(p2, f2[:, a] * f2[:, b]):
+                        return ("bb", torch.tensor([a, b]) + slot.offset)
+        return None
 
     # ------------------------------------------------------------------- per call
     def gates(self, ops) -> list[Gate]:
@@ -378,6 +405,9 @@ class PlanCache:
         self.max_plans = max_plans
         self._plans: OrderedDict = OrderedDict()
         self.compiles = 0  # how many plans were compiled (a test checks replay)
+        #: input signature -> (plan, direct binding, output structure, flat) or None; kept
+        #: by :class:`qclf.TorchLayer` (calls that skip recording the quantum function)
+        self.direct: dict = {}
 
     def get(self, ops, mps, wire_order, rdtype, device) -> CircuitPlan:
         key = structure_key(ops, mps, wire_order, rdtype, device)
@@ -389,16 +419,20 @@ class PlanCache:
         self.compiles += 1
         self._plans[key] = plan
         while len(self._plans) > self.max_plans:
-            self._plans.popitem(last=False)
+            _, dropped = self._plans.popitem(last=False)
+            self.direct = {k: v for k, v in self.direct.items()
+                           if v is None or v[0] is not dropped}  # fmt: skip
         return plan
 
     def clear(self) -> None:
         """Drop every plan (and the device tensors they hold)."""
         self._plans.clear()
+        self.direct.clear()
 
     def __getstate__(self) -> dict:
         """Copies and pickles of a layer start with an empty cache (plans are rebuilt)."""
-        return {"max_plans": self.max_plans, "_plans": OrderedDict(), "compiles": 0}
+        return {"max_plans": self.max_plans, "_plans": OrderedDict(), "compiles": 0,
+                "direct": {}}  # fmt: skip
 
     def __len__(self) -> int:
         return len(self._plans)

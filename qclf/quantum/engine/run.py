@@ -7,19 +7,25 @@ from collections.abc import Sequence
 import pennylane as qml
 import torch
 
+from . import thresholds
 from .bind import Bound
+from .dense import DenseProgram
 from .execute import final_state
 from .guard import check_memory
 from .plan import CircuitPlan, PlanCache
 from .shots import ShotEstimates, check_shot_plan, sampled_results
 
 
-def run_plan(plan: CircuitPlan, ops: Sequence, *, fuse: bool = True, shots: int | None = None,
-             generator: torch.Generator | None = None) -> list[torch.Tensor]:
-    """Results of ``plan`` for the recorded top-level operations ``ops`` of this call; with
-    ``shots``, finite-shot estimates with parameter-shift gradients (:mod:`.shots`)."""
+def run_plan(plan: CircuitPlan, ops: Sequence | None, *, fuse: bool = True,
+             shots: int | None = None, generator: torch.Generator | None = None,
+             bound: Bound | None = None, stacked: bool = False):
+    """Results of ``plan`` for the recorded top-level operations ``ops`` of this call (or for
+    the flat parameters of an already ``bound`` call of a plan without dynamic operations);
+    with ``shots``, finite-shot estimates with parameter-shift gradients (:mod:`.shots`).
+    ``stacked``: return one (B, T) tensor instead of the list when the measurements allow it
+    (:attr:`.measure.MeasurementPlan.stack_terms`)."""
     with qml.QueuingManager.stop_recording():
-        bound = Bound(plan, ops)
+        bound = Bound(plan, ops) if bound is None else bound
         gates = plan.gates(ops)
         batched = bound.batch is not None or any(g.batched for g in gates)
         batch = bound.batch or 1
@@ -36,8 +42,23 @@ def run_plan(plan: CircuitPlan, ops: Sequence, *, fuse: bool = True, shots: int 
                 return sampled_results(psi, mplan, batched, batch, shots, generator, plan.rdtype)
 
             return list(ShotEstimates.apply(runner, bound.flat_u, bound.flat_b))
-        psi = final_state(gates, bound, plan.n, fuse, mplan.rotation)
+        dense = None
+        if fuse and batch <= thresholds.DENSE_MAX_BATCH_RATIO << plan.n:
+            dense = _dense_program(plan, gates)
+        if dense is not None:
+            psi = dense.final_state(bound)
+        else:
+            psi = final_state(gates, bound, plan.n, fuse, mplan.rotation)
+        if stacked and mplan.stack_terms is not None:
+            return mplan.evaluate_stacked(psi, bound, batched, bool(mplan.rotation), batch)
         return mplan.evaluate(psi, bound, batched, prerotated=bool(mplan.rotation), batch=batch)
+
+
+def _dense_program(plan: CircuitPlan, gates) -> DenseProgram | None:
+    """The plan's small-register program, compiled on first use (None: not expressible)."""
+    if "dense" not in plan.consts:
+        plan.consts["dense"] = DenseProgram.compile(plan, gates, plan.measurements.rotation)
+    return plan.consts["dense"]
 
 
 def _default_dtype_device(ops, dtype, device):

@@ -43,3 +43,19 @@ FULL_LAYER_MAX_WIRES = 6
 #: for ratio 4 / 2 / 1 (2026-11-24): 8-qubit QCNN at 512: 47 / 29 / 27; QAOA 6 qubits at 256:
 #: 10.5 / 8.4 / 6.5; SEL 5 qubits at 64: 2.21 / 2.29 / 2.28; RandomLayers at 256: 4.6 / 4.6 / 5.2.
 RUN_FUSE_MIN_RATIO = 1
+
+#: circuits on at most this many qubits run as the small-register program (:mod:`.dense`):
+#: whole-register unitaries of 2**n x 2**n entries built from moments (cost ~ 8**n per moment)
+#: instead of gate-by-gate kernels (cost ~ operations dispatched per gate).
+DENSE_MAX_WIRES = 6
+
+#: ... as long as its moment matrices hold at most this many gathered entries (moments x gates
+#: per moment x 4**n): process CPU ms fwd+bwd, general schedule / program (2026-12-01):
+#: SEL(3) 5 qubits at 64 (21,504 entries) 3.2 / 1.7; QAOA 6 qubits at 256 (2 x 36,864) 12.1 /
+#: 6.2; IQP + SEL 6 qubits at 256 (86,016) 10.9 / 7.2; RandomLayers 6 qubits at 256 (393,216)
+#: 7.4 / 22.3.
+DENSE_MAX_GATHER = 1 << 17
+
+#: ... and for batches of at most this many times 2**n circuits (above, the state kernels of
+#: the general schedule win): 4-qubit quanvolution at 12,544 (784 x 16): 12.8 / 15.1 ms.
+DENSE_MAX_BATCH_RATIO = 64

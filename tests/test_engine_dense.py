@@ -1,0 +1,251 @@
+"""The small-register program: entry table, fused forward/backward, monomial folding.
+
+Every circuit here must run on the program (a test fails if it silently takes the general
+schedule) and agree with PennyLane's own simulator to 1e-10 in float64, values and gradients
+with respect to inputs and weights.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pennylane as qml
+import pytest
+import torch
+
+from qclf.quantum import TorchLayer
+from qclf.quantum.engine import PlanCache, simulate
+from qclf.quantum.engine.dense import DenseProgram
+from qclf.quantum.engine.entries import entry_spec
+from qclf.quantum.engine.gates import GATES
+
+TOL = 1e-10
+
+
+def _dense_programs(layer) -> list:
+    return [p.consts.get("dense") for p in layer.plans._plans.values()]
+
+
+def _compare(circuit, weight_shapes, x, seed=0):
+    torch.manual_seed(seed)
+    ref = qml.qnn.TorchLayer(circuit, weight_shapes)
+    new = TorchLayer(circuit, weight_shapes, strict=True)
+    new.load_state_dict(ref.state_dict())
+    ref.double()
+    new.double()
+    x = x.double()
+    xa, xb = x.clone().requires_grad_(True), x.clone().requires_grad_(True)
+    ya, yb = ref(xa), new(xb)
+    np.testing.assert_allclose(yb.detach().numpy(), ya.detach().numpy(), atol=TOL, rtol=0)
+    g = torch.randn(ya.shape, dtype=ya.dtype, generator=torch.Generator().manual_seed(seed))
+    (ya * g).sum().backward()
+    (yb * g).sum().backward()
+    np.testing.assert_allclose(xb.grad.numpy(), xa.grad.numpy(), atol=TOL, rtol=0)
+    for name, p in ref.named_parameters():
+        q = dict(new.named_parameters())[name]
+        np.testing.assert_allclose(q.grad.numpy(), p.grad.numpy(), atol=TOL, rtol=0)
+    programs = _dense_programs(new)
+    assert programs and all(p is not None for p in programs), "general schedule was used"
+    return new
+
+
+def _qnode(n, body, measure=None):
+    dev = qml.device("default.qubit", wires=n)
+
+    def circuit(inputs, weights):
+        body(inputs, weights)
+        if measure is not None:
+            return measure()
+        return [qml.expval(qml.PauliZ(w)) for w in range(n)]
+
+    return qml.QNode(circuit, dev, interface="torch", diff_method="backprop")
+
+
+# ------------------------------------------------------------------------- entry table
+
+
+@pytest.mark.parametrize("name", sorted(GATES))
+def test_entry_spec_equals_the_gate_table_and_pennylane(name):
+    k = 3 if name == "MultiRZ" else (2 if name.startswith(("C", "Ising")) else 1)
+    spec = entry_spec(name, k)
+    assert spec is not None
+    scale, a, a0, b, b0 = spec
+    rng = np.random.default_rng(1)
+    theta = rng.uniform(-4, 4, size=a.shape[0])
+    entries = scale * np.cos(theta @ a + a0) * np.exp(1j * (theta @ b + b0))
+    op = getattr(qml, name)(*theta, wires=range(k))
+    np.testing.assert_allclose(entries.reshape(1 << k, 1 << k), qml.matrix(op), atol=1e-12)
+    built = GATES[name].build([torch.tensor(t) for t in theta], k, torch.complex128)
+    np.testing.assert_allclose(entries.reshape(1 << k, 1 << k), built.numpy(), atol=1e-12)
+
+
+# ------------------------------------------------------------------ circuits on the program
+
+
+def _sel(inputs, weights, rotation="X"):
+    n = weights.shape[1]
+    qml.AngleEmbedding(inputs, wires=range(n), rotation=rotation)
+    qml.StronglyEntanglingLayers(weights, wires=range(n))
+
+
+@pytest.mark.parametrize("batch", [None, 1, 5, 40])
+@pytest.mark.parametrize("rotation", ["X", "Y", "Z"])
+def test_strongly_entangling_on_the_program(batch, rotation):
+    n = 4
+    shape = (n,) if batch is None else (batch, n)
+    x = torch.rand(*shape, generator=torch.Generator().manual_seed(2)) * 3
+    _compare(_qnode(n, lambda i, w: _sel(i, w, rotation)), {"weights": (2, n, 3)}, x)
+
+
+def test_batched_gates_of_every_rotation_form_on_the_program():
+    """Batched controlled, Ising, Rot/U3, PhaseShift and MultiRZ gates: frames and phases."""
+    n = 4
+
+    def body(inputs, weights):
+        qml.Hadamard(0)
+        qml.RY(inputs[..., 0], wires=1)
+        qml.CRX(inputs[..., 1], wires=[0, 2])
+        qml.IsingXX(inputs[..., 2], wires=[1, 3])
+        qml.Rot(inputs[..., 0], inputs[..., 3], inputs[..., 1], wires=2)
+        qml.CNOT(wires=[2, 0])
+        qml.U3(inputs[..., 2], weights[0], inputs[..., 3], wires=3)
+        qml.PhaseShift(inputs[..., 1], wires=0)
+        qml.MultiRZ(inputs[..., 0], wires=[0, 1, 3])
+        qml.CRY(weights[1], wires=[3, 1])
+        qml.IsingYY(inputs[..., 3], wires=[0, 3])
+        qml.CRot(inputs[..., 1], weights[2], inputs[..., 2], wires=[1, 2])
+        qml.ControlledPhaseShift(inputs[..., 0], wires=[2, 3])
+        qml.S(1)
+        qml.CZ(wires=[1, 2])
+
+    measure = lambda: [qml.expval(qml.PauliX(0)), qml.expval(qml.PauliY(1) @ qml.PauliZ(3)),  # noqa: E731
+                       qml.var(qml.PauliZ(2)), qml.probs(wires=[3, 1])]  # fmt: skip
+    x = torch.rand(6, 4, generator=torch.Generator().manual_seed(3)) * 4
+    _compare(_qnode(n, body, measure), {"weights": (3,)}, x)
+
+
+@pytest.mark.parametrize("template", ["qaoa", "random", "basic"])
+def test_templates_on_the_program(template):
+    n = 5
+
+    def body(inputs, weights):
+        if template == "qaoa":
+            qml.QAOAEmbedding(inputs, weights, wires=range(n))
+        elif template == "random":
+            qml.AngleEmbedding(inputs, wires=range(n))
+            qml.RandomLayers(weights, wires=range(n), seed=11)
+        else:
+            qml.AngleEmbedding(inputs, wires=range(n), rotation="Y")
+            qml.BasicEntanglerLayers(weights, wires=range(n))
+
+    shapes = {"qaoa": qml.QAOAEmbedding.shape(2, n), "random": (2, 8), "basic": (3, n)}
+    x = torch.rand(9, n, generator=torch.Generator().manual_seed(4)) * 3
+    _compare(_qnode(n, body), {"weights": shapes[template]}, x)
+
+
+def test_permutations_and_phases_fold_into_the_moments():
+    """A CNOT ring and S^dagger (the first RX's) cost no factor of their own."""
+    n = 5
+    layer = _compare(_qnode(n, _sel), {"weights": (3, n, 3)}, torch.rand(7, n))
+    (prog,) = _dense_programs(layer)
+    kinds = [k for unitary, _ in prog.segments for k, _ in unitary.factors]
+    assert kinds == ["moment"] * 3
+
+
+def test_fused_backward_equals_autograd_of_the_same_program():
+    """The hand-written backward against autograd through the same steps (float64)."""
+    n = 4
+    qnode = _qnode(n, lambda i, w: (qml.AngleEmbedding(i, wires=range(n)),
+                                    qml.StronglyEntanglingLayers(w, wires=range(n)),
+                                    qml.CRZ(i[..., 1], wires=[0, 3])))  # fmt: skip
+    x = torch.rand(3, n, dtype=torch.float64, requires_grad=True)
+    w = torch.rand(2, n, 3, dtype=torch.float64, requires_grad=True)
+    tape = qml.workflow.construct_tape(qnode)(x, w)
+    cache = PlanCache()
+    simulate(tape, cache=cache)
+    (plan,) = cache._plans.values()
+    prog = plan.consts["dense"]
+    assert isinstance(prog, DenseProgram) and prog.fusable
+    from qclf.quantum.engine.bind import Bound
+
+    def state(x, w, fused):
+        t = qml.workflow.construct_tape(qnode)(x, w)
+        b = Bound(plan, t.operations)
+        psi = prog.final_state(b) if fused else prog.final_state_autograd(b)
+        return torch.view_as_real(psi.to(torch.complex128))
+
+    g = torch.randn(3, 1 << n, 2, dtype=torch.float64)
+    grads = []
+    for fused in (True, False):
+        gx, gw = torch.autograd.grad((state(x, w, fused) * g).sum(), (x, w))
+        grads.append((gx, gw))
+    np.testing.assert_allclose(grads[0][0], grads[1][0], atol=1e-12)
+    np.testing.assert_allclose(grads[0][1], grads[1][1], atol=1e-12)
+
+
+def test_wide_circuits_use_the_general_schedule():
+    from qclf.quantum.engine import thresholds
+
+    n = thresholds.DENSE_MAX_WIRES + 1
+    layer = TorchLayer(_qnode(n, _sel), {"weights": (1, n, 3)}, strict=True)
+    layer(torch.rand(2, n))
+    assert _dense_programs(layer) == [None]
+
+
+def test_gates_without_closed_form_entries_run_on_the_autograd_program():
+    """A parametrised gate outside the entry table (SingleExcitation) is built by its own
+    matrix; the program then runs under autograd instead of the fused backward."""
+    n = 3
+
+    def body(inputs, weights):
+        qml.AngleEmbedding(inputs, wires=range(n))
+        qml.SingleExcitation(weights[0], wires=[0, 2])
+        qml.Rot(weights[1], 0.3, weights[2], wires=1)  # a constant parameter: built alone
+        qml.CNOT(wires=[1, 2])
+
+    layer = _compare(_qnode(n, body), {"weights": (3,)}, torch.rand(4, n))
+    (prog,) = _dense_programs(layer)
+    assert not prog.fusable
+
+
+def test_direct_binding_replays_without_recording_the_function(monkeypatch):
+    n = 4
+    torch.manual_seed(0)
+    qnode = _qnode(n, _sel)
+    ref = qml.qnn.TorchLayer(qnode, {"weights": (2, n, 3)})
+    new = TorchLayer(qnode, {"weights": (2, n, 3)}, strict=True)
+    new.load_state_dict(ref.state_dict())
+    calls = []
+    record = new._record
+    monkeypatch.setattr(new, "_record", lambda *a, **k: calls.append(1) or record(*a, **k))
+    for step in range(3):
+        x = torch.rand(6, n, dtype=torch.float32, generator=torch.Generator().manual_seed(step))
+        np.testing.assert_allclose(new(x).detach(), ref(x).detach(), atol=1e-6)
+        with torch.no_grad():  # an optimiser step: the weights change in place
+            for p, q in zip(ref.parameters(), new.parameters(), strict=True):
+                p.add_(0.1)
+                q.add_(0.1)
+    assert len(calls) == 2  # the first call and its check; later calls bind directly
+    assert any(v is not None for v in new.plans.direct.values())
+
+
+def test_functions_reading_values_are_recorded_every_call():
+    n = 2
+    dev = qml.device("default.qubit", wires=n)
+
+    @qml.qnode(dev, interface="torch", diff_method="backprop")
+    def circuit(inputs, weights):
+        qml.AngleEmbedding(inputs, wires=range(n))
+        if weights[0] > 0:  # the circuit depends on a weight's value
+            qml.CNOT(wires=[0, 1])
+        qml.RY(weights[1], wires=1)
+        return [qml.expval(qml.PauliZ(w)) for w in range(n)]
+
+    ref = qml.qnn.TorchLayer(circuit, {"weights": (2,)})
+    new = TorchLayer(circuit, {"weights": (2,)}, strict=True)
+    x = torch.rand(3, n)
+    for sign in (1.0, -1.0):
+        with torch.no_grad():
+            for layer in (ref, new):
+                layer.weights.copy_(torch.tensor([0.7 * sign, 0.4]))
+        np.testing.assert_allclose(new(x).detach(), ref(x).detach(), atol=1e-6)
+    assert all(v is None for v in new.plans.direct.values())
