@@ -143,15 +143,17 @@ class DirectBinding:
     ``flat_b = x.reshape(B, -1)[:, b_index]``. Found once per input signature, when every
     parameter slot of the plan is a view of the input or of a weight (``None`` otherwise)."""
 
-    def __init__(self, u_index, b_index, batched: bool, x_unbatched: bool):
+    def __init__(self, u_index, b_index, batched: bool, x_unbatched: bool, b_scale=None):
         self.u_index, self.b_index = u_index, b_index
         self.batched, self.x_unbatched = batched, x_unbatched
+        self.b_scale = b_scale  # per flat_b column: the factor of ``scale * x[..., i]``
         self._dev: dict = {}
 
+    def _key(self) -> tuple:
+        return (self.u_index, self.b_index, self.batched, self.x_unbatched, self.b_scale)
+
     def __eq__(self, other) -> bool:
-        return isinstance(other, DirectBinding) and (
-            self.u_index, self.b_index, self.batched, self.x_unbatched
-        ) == (other.u_index, other.b_index, other.batched, other.x_unbatched)
+        return isinstance(other, DirectBinding) and self._key() == other._key()
 
     __hash__ = None
 
@@ -164,6 +166,7 @@ class DirectBinding:
         offsets = np.cumsum([0] + [t.numel() for t in sources])
         u_index: list[int] = []
         b_index: list[int] = []
+        b_scale: list[float] = []
         batched = False
         for slot in plan.slots:
             d = ops[slot.op_index].data[slot.data_index]
@@ -172,15 +175,23 @@ class DirectBinding:
             if slot.batched:
                 if x_unbatched:
                     return None
+                batched = True
                 idx = _view_index(d, x)
-                if idx is None or idx.dim() == 0 or idx.shape[0] != x.shape[0]:
+                if idx is None:  # ``scale * x[..., i]`` (angle encodings): a scaled column
+                    found = _scaled_column(d, x.reshape(x.shape[0], -1), len(b_index))
+                    if found is None:
+                        return None
+                    b_index.append(found[0])
+                    b_scale.append(found[1])
+                    continue
+                if idx.dim() == 0 or idx.shape[0] != x.shape[0]:
                     return None
                 flat = idx.reshape(idx.shape[0], -1)
                 cols = flat - torch.arange(flat.shape[0])[:, None] * (x.numel() // x.shape[0])
                 if not bool((cols == cols[0]).all()):
                     return None
                 b_index.extend(cols[0].tolist())
-                batched = True
+                b_scale.extend([1.0] * cols.shape[1])
                 continue
             for k, src in enumerate(sources):
                 idx = _view_index(d, src)
@@ -189,7 +200,8 @@ class DirectBinding:
                     break
             else:
                 return None
-        return cls(tuple(u_index), tuple(b_index), batched, x_unbatched)
+        scale = None if all(c == 1.0 for c in b_scale) else tuple(b_scale)
+        return cls(tuple(u_index), tuple(b_index), batched, x_unbatched, scale)
 
     def bind(self, plan: CircuitPlan, x: torch.Tensor, weights) -> Bound:
         dev = self._dev.get(x.device)
@@ -199,7 +211,10 @@ class DirectBinding:
                 torch.tensor(self.b_index, dtype=torch.long, device=x.device),
                 self.b_index == tuple(range(x.shape[-1])) if x.dim() > 1 else False,
             )
-        u_index, b_index, b_identity = dev
+        u_index, b_index, b_identity = dev[:3]
+        if self.b_scale is not None and len(dev) == 3:
+            dev = self._dev[x.device] = (*dev, torch.tensor(self.b_scale, dtype=x.dtype,
+                                                            device=x.device))  # fmt: skip
         flat_u = flat_b = None
         batch = None
         if self.u_index:
@@ -210,4 +225,30 @@ class DirectBinding:
             batch = x.shape[0]
             xb = x.reshape(batch, -1)
             flat_b = xb if b_identity else xb.index_select(1, b_index)
+            if self.b_scale is not None:
+                flat_b = flat_b * dev[3]
         return Bound(plan, None, (flat_u, flat_b, batch))
+
+
+#: input columns searched for ``scale * x[..., i]`` when binding directly
+SCALED_MAX_COLUMNS = 64
+
+
+def _scaled_column(d: torch.Tensor, xb: torch.Tensor, guess: int) -> tuple[int, float] | None:
+    """``(column, scale)`` with ``d == xb[:, column] * scale`` exactly (the same float
+    multiplication as ``scale * x[..., i]``), trying column ``guess`` first."""
+    if d.dim() != 1 or d.shape[0] != xb.shape[0] or d.dtype != xb.dtype:
+        return None
+    order = [guess] + [c for c in range(min(xb.shape[1], SCALED_MAX_COLUMNS)) if c != guess]
+    for col in order:
+        if col >= xb.shape[1]:
+            continue
+        xc = xb[:, col]
+        nz = xc != 0
+        if not bool(nz.any()):
+            continue
+        ratio = (d[nz].double() / xc[nz].double()).median().item()
+        scale = torch.tensor(ratio, dtype=xb.dtype).item()
+        if torch.equal(xc * torch.tensor(scale, dtype=xb.dtype), d):
+            return col, scale
+    return None

@@ -38,7 +38,14 @@ import torch
 from . import thresholds
 from .bind import Bound
 from .entries import EntryTable, entry_spec
-from .fused import FusedProgram, _mm_t, gather_prod_backward, outer_sum, take
+from .fused import (
+    FusedProgram,
+    _mm_t,
+    gather_prod_backward,
+    grad_to_real_state,
+    outer_sum,
+    take,
+)
 from .gates import complex_of
 from .kernels import Monomial, _match, apply_contiguous, local_index
 from .plan import Gate
@@ -655,9 +662,10 @@ class DenseProgram:
         if item[0] == "W":
             prefix, psi_in = item[5], item[6]
             gw = outer_sum(g, psi_in) if need else None
-            g = _mm_t(g, prefix[-1].conj().transpose(0, 1))
-            if not psi_in.is_complex() and g.is_complex():
-                g = g.real
+            if psi_in.is_complex():
+                g = _mm_t(g, prefix[-1].conj().transpose(0, 1))
+            else:
+                g = grad_to_real_state(g, prefix[-1])
             if need:
                 for k in reversed(range(len(fs))):
                     kind, f = fs[k]
@@ -674,9 +682,10 @@ class DenseProgram:
                 psi_in = ins[k]
                 if need and kind == "moment":
                     grads[unitary.factors[k][1]] = outer_sum(g, psi_in)
-                g = _mm_t(g, f.conj().transpose(0, 1))
-                if not psi_in.is_complex() and g.is_complex():
-                    g = g.real
+                if psi_in.is_complex():
+                    g = _mm_t(g, f.conj().transpose(0, 1))
+                else:
+                    g = grad_to_real_state(g, f)
         if need and unitary.table is not None:
             gm = torch.stack([grads[m] for m in range(len(grads))]).reshape(len(grads), -1)
             ge = gather_prod_backward(entries, unitary.index, unitary.rindex, gm)

@@ -67,7 +67,10 @@ def hyper_key(op) -> tuple:
     for k, v in sorted(op.hyperparameters.items()):
         if "wires" in k:
             continue
-        if isinstance(v, np.ndarray | torch.Tensor):
+        if isinstance(v, qml.operation.Operator):  # e.g. the base of a controlled gate:
+            # its structure, not its parameters (they are the controlled gate's data)
+            out.append((k, v.name, tuple(v.wires), hyper_key(v)))
+        elif isinstance(v, np.ndarray | torch.Tensor):
             a = np.asarray(v.detach().cpu() if isinstance(v, torch.Tensor) else v)
             out.append((k, a.shape, a.tobytes()))
         else:
