@@ -249,3 +249,38 @@ def test_functions_reading_values_are_recorded_every_call():
                 layer.weights.copy_(torch.tensor([0.7 * sign, 0.4]))
         np.testing.assert_allclose(new(x).detach(), ref(x).detach(), atol=1e-6)
     assert all(v is None for v in new.plans.direct.values())
+
+
+def test_controlled_gates_compile_once():
+    """A controlled gate's base operation (with its angle) is no part of the structure key."""
+    n = 3
+
+    def body(inputs, weights):
+        qml.AngleEmbedding(inputs, wires=range(n))
+        qml.CRZ(weights[0], wires=[0, 1])
+        qml.CRX(weights[1], wires=[1, 2])
+
+    layer = TorchLayer(_qnode(n, body), {"weights": (2,)}, strict=True)
+    for step in range(3):
+        with torch.no_grad():
+            layer.weights.add_(0.5)
+        layer(torch.rand(4, n) + step)
+    assert layer.plans.compiles == 1
+
+
+def test_scaled_angle_encodings_bind_directly():
+    """``scale * x[..., i]`` (the catalogue's angle encodings) binds without recording."""
+    from qclf.circuits import build_qnode
+
+    qnode, ws = build_qnode(4, "angle", "quanv_block", depth=2,
+                            encoding_kw={"rotation": "Y", "scale": np.pi},
+                            diff_method="backprop")  # fmt: skip
+    torch.manual_seed(0)
+    ref = qml.qnn.TorchLayer(qnode, ws)
+    new = TorchLayer(qnode, ws, strict=True)
+    new.load_state_dict(ref.state_dict())
+    for step in range(3):
+        x = torch.rand(5, 4, generator=torch.Generator().manual_seed(step))
+        np.testing.assert_allclose(new(x).detach(), ref(x).detach(), atol=1e-6)
+    (entry,) = new.plans.direct.values()
+    assert entry is not None and entry[1].b_scale is not None

@@ -60,7 +60,9 @@ class TorchLayer(qml.qnn.TorchLayer):
     When every gate parameter is a view of the input or of a weight, and recording the function
     again with other values gives the same circuit without reading any tensor value into Python,
     later calls with inputs of the same shape skip the recording and bind the input and weights
-    directly (:class:`qclf.quantum.engine.bind.DirectBinding`).
+    directly (:class:`qclf.quantum.engine.bind.DirectBinding`). A function that builds its
+    circuit from anything else that changes between calls (a global variable, say) needs
+    ``record_each_call=True``.
 
     Circuits the engine cannot handle (non state-vector devices, mid-circuit measurements,
     noise channels, ``sample``/``counts``/``state`` measurements, QNode transforms, ...) run
@@ -81,8 +83,9 @@ class TorchLayer(qml.qnn.TorchLayer):
     """
 
     def __init__(self, qnode, weight_shapes, init_method=None, *, force_fallback=False,
-                 strict: bool | None = None):  # fmt: skip
+                 strict: bool | None = None, record_each_call: bool = False):  # fmt: skip
         super().__init__(qnode, weight_shapes, init_method=init_method)
+        self.__dict__["_qclf_record_each_call"] = bool(record_each_call)
         strict = strict_default() if strict is None else bool(strict)
         reason = "forced by the user" if force_fallback else self._static_check()
         # plain object attributes (not qnode attributes): see TorchLayer.__setattr__
@@ -199,7 +202,8 @@ class TorchLayer(qml.qnn.TorchLayer):
         shots = self._shots()
         key = (x.dim(), tuple(x.shape[1:]) if x.dim() > 1 else tuple(x.shape), x.dtype,
                x.device)  # fmt: skip
-        fast = self.plans.direct.get(key) if shots is None else None
+        direct = shots is None and not self._qclf_record_each_call
+        fast = self.plans.direct.get(key) if direct else None
         if fast is not None:  # replay without recording the quantum function
             plan, binding, structure, flat = fast
             res = run_plan(plan, None, bound=binding.bind(plan, x, self._weight_list(x)),
@@ -214,7 +218,7 @@ class TorchLayer(qml.qnn.TorchLayer):
         ops = tape.operations
         plan = self.plans.get(ops, tape.measurements, wire_order, rdtype, x.device)
         if shots is None:
-            if key not in self.plans.direct:
+            if direct and key not in self.plans.direct:
                 self.plans.direct[key] = self._direct_binding(x, plan, tape, structure)
             return qml.pytrees.unflatten(run_plan(plan, ops), structure)
         parts = [part.shots for part in shots.shot_vector for _ in range(part.copies)]
