@@ -185,7 +185,7 @@ def test_fused_backward_equals_autograd_of_the_same_program():
 def test_wide_circuits_use_the_general_schedule():
     from qclf.quantum.engine import thresholds
 
-    n = thresholds.DENSE_MAX_WIRES + 1
+    n = thresholds.PROGRAM_MAX_WIRES + 1
     layer = TorchLayer(_qnode(n, _sel), {"weights": (1, n, 3)}, strict=True)
     layer(torch.rand(2, n))
     assert _dense_programs(layer) == [None]
@@ -284,3 +284,58 @@ def test_scaled_angle_encodings_bind_directly():
         np.testing.assert_allclose(new(x).detach(), ref(x).detach(), atol=1e-6)
     (entry,) = new.plans.direct.values()
     assert entry is not None and entry[1].b_scale is not None
+
+
+# ---------------------------------------------------------------- wider registers: blocks
+
+
+@pytest.mark.parametrize("n", [7, 9])
+@pytest.mark.parametrize("template", ["sel", "qaoa", "random", "iqp"])
+def test_wider_registers_run_the_block_program(n, template):
+    def body(inputs, weights):
+        if template == "sel":
+            qml.AngleEmbedding(inputs, wires=range(n), rotation="Y")
+            qml.StronglyEntanglingLayers(weights, wires=range(n))
+        elif template == "qaoa":
+            qml.QAOAEmbedding(inputs, weights, wires=range(n))
+        elif template == "random":
+            qml.AngleEmbedding(inputs, wires=range(n))
+            qml.RandomLayers(weights, wires=range(n), seed=5)
+        else:
+            qml.IQPEmbedding(inputs, wires=range(n))
+            qml.BasicEntanglerLayers(weights, wires=range(n))
+
+    shapes = {"sel": (2, n, 3), "qaoa": qml.QAOAEmbedding.shape(1, n), "random": (2, 9),
+              "iqp": (2, n)}  # fmt: skip
+    x = torch.rand(5, n, generator=torch.Generator().manual_seed(n)) * 2
+    layer = _compare(_qnode(n, body), {"weights": shapes[template]}, x)
+    (prog,) = _dense_programs(layer)
+    from qclf.quantum.engine.blocks import BlockUnitary
+
+    assert all(isinstance(u, BlockUnitary) for u, _ in prog.segments)
+
+
+def test_qcnn_and_mixed_gates_on_eight_qubits():
+    """Controlled rotations across block boundaries (relabelled state), constant frames,
+    X / Y / probability / variance measurements."""
+    from qclf.circuits import build_qnode, qcnn_readout
+
+    qnode, ws = build_qnode(8, "hadamard_angle", "qcnn", depth=3, diff_method="backprop",
+                            measure_wires=qcnn_readout(range(8), 3))  # fmt: skip
+    _compare(qnode, ws, torch.rand(4, 8, generator=torch.Generator().manual_seed(1)))
+    n = 8
+
+    def body(inputs, weights):
+        qml.AngleEmbedding(inputs, wires=range(n))
+        qml.CRY(weights[0], wires=[7, 0])
+        qml.IsingXX(weights[1], wires=[2, 6])
+        qml.CRot(weights[2], weights[3], weights[4], wires=[5, 1])
+        qml.MultiRZ(weights[5], wires=[0, 3, 7])
+        qml.Hadamard(4)
+        qml.CRX(inputs[..., 2], wires=[3, 5])
+        qml.SWAP(wires=[1, 6])
+
+    measure = lambda: [qml.expval(qml.PauliX(0)), qml.expval(qml.PauliY(6) @ qml.PauliZ(2)),  # noqa: E731
+                       qml.var(qml.PauliZ(4)), qml.probs(wires=[5, 1])]  # fmt: skip
+    _compare(_qnode(n, body, measure), {"weights": (6,)},
+             torch.rand(3, n, generator=torch.Generator().manual_seed(2)))  # fmt: skip

@@ -376,6 +376,70 @@ class _Unitary:
             t[width - 1] = np.where(rl[:, None] == rl[None, :], self.one, self.zero).reshape(-1)
         return t
 
+    def forward(self, psi, flat_u, tape: list, rdtype, cdtype) -> torch.Tensor:
+        """``psi`` after this unitary (no autograd), keeping on ``tape`` what
+        :meth:`backward` needs."""
+        dim = self.dim
+        entries = esaved = None
+        fs = [(k, v) for k, v in self.factors]
+        if self.index is not None:
+            dtype = cdtype if self.complex else rdtype
+            entries, esaved = self.entries_saving(flat_u, dtype)
+            mats = take(entries, self.index).prod(0).reshape(-1, dim, dim)
+            fs = [(k, v if k == "const" else mats[v]) for k, v in self.factors]
+        if psi.shape[0] >= thresholds.PRODUCT_MIN_RATIO * dim and len(fs) > 1:
+            prefix = [fs[0][1]]
+            for _, f in fs[1:]:
+                prefix.append(_mm_t(prefix[-1].transpose(0, 1), f).transpose(0, 1))
+            tape.append(("W", self, entries, esaved, fs, prefix, psi))
+            return _mm_t(psi, prefix[-1])
+        ins = []
+        for _, f in fs:
+            ins.append(psi)
+            psi = _mm_t(psi, f)
+        tape.append(("seq", self, entries, esaved, fs, ins))
+        return psi
+
+    def backward(self, item, g, gu):
+        """The state's gradient before this unitary; the entries' gradient into ``gu``."""
+        unitary = self
+        entries, esaved, fs = item[2], item[3], item[4]
+        need = gu is not None and unitary.index is not None
+        grads: dict[int, torch.Tensor] = {}
+        if item[0] == "W":
+            prefix, psi_in = item[5], item[6]
+            gw = outer_sum(g, psi_in) if need else None
+            if psi_in.is_complex():
+                g = _mm_t(g, prefix[-1].conj().transpose(0, 1))
+            else:
+                g = grad_to_real_state(g, prefix[-1])
+            if need:
+                for k in reversed(range(len(fs))):
+                    kind, f = fs[k]
+                    if kind == "moment":
+                        grads[unitary.factors[k][1]] = (
+                            _mm_t(gw, prefix[k - 1].conj()) if k > 0 else gw
+                        )
+                    if k > 0:
+                        gw = _mm_t(f.conj().transpose(0, 1), gw.transpose(0, 1))
+        else:
+            ins = item[5]
+            for k in reversed(range(len(fs))):
+                kind, f = fs[k]
+                psi_in = ins[k]
+                if need and kind == "moment":
+                    grads[unitary.factors[k][1]] = outer_sum(g, psi_in)
+                if psi_in.is_complex():
+                    g = _mm_t(g, f.conj().transpose(0, 1))
+                else:
+                    g = grad_to_real_state(g, f)
+        if need and unitary.table is not None:
+            gm = torch.stack([grads[m] for m in range(len(grads))]).reshape(len(grads), -1)
+            ge = gather_prod_backward(entries, unitary.index, unitary.rindex, gm)
+            gt = unitary.table.backward(esaved, ge[: unitary.table.size])
+            gu.index_add_(0, unitary.table.used, gt.to(gu.dtype))
+        return g
+
     def entries_saving(self, flat_u, dtype) -> tuple[torch.Tensor, tuple | None]:
         """This call's entry vector without autograd (and what the table's backward needs)."""
         saved = None
@@ -416,8 +480,16 @@ class _Phases:
     """``D_k``: the phases ``exp(i Theta @ H)`` of a segment's batched rotations; ``Theta``
     holds flat_b columns, products of two columns (IQP) and flat_u entries."""
 
-    def __init__(self, terms: list[tuple], n: int, plan):
+    def __init__(self, terms: list[tuple], n: int, plan, order: list[int] | None = None):
+        """``terms``: (source kind, index, gate positions, h on the gate's wires); ``order``:
+        the wire at each amplitude-bit position of the state (default: canonical)."""
         dev, rd = plan.device, plan.rdtype
+        pos_of = {w: i for i, w in enumerate(order)} if order is not None else None
+        full = []
+        for kind, v, gpos, h in terms:
+            at = [pos_of[p] for p in gpos] if pos_of is not None else list(gpos)
+            full.append((kind, v, h[local_index(at, n)]))
+        terms = full
 
         def part(kind):
             idx = [v for k, v, _ in terms if k == kind]
@@ -478,7 +550,7 @@ class DenseProgram:
     @classmethod
     def compile(cls, plan, gates: list[Gate], rotation) -> DenseProgram | None:
         n = plan.n
-        if n > thresholds.DENSE_MAX_WIRES or plan.has_dynamic:
+        if n > thresholds.PROGRAM_MAX_WIRES or plan.has_dynamic:
             return None
         gates = list(gates) + list(rotation or [])
         for g in gates:
@@ -527,16 +599,30 @@ class DenseProgram:
                     back.const = _const_tensor(frame, plan)
                     post.append(back)
                     post_wires |= pos
-                loc = local_index(g.pos, n)
-                seg_terms.append((kind, v, np.asarray(h, dtype=np.float64)[loc]))
+                seg_terms.append((kind, v, g.pos, np.asarray(h, dtype=np.float64)))
                 phase_wires |= pos
         built.append((seg_gates, seg_terms))
         if post:
             built.append((post, []))
-        for sg, st in built:
-            prog.segments.append((_Unitary(sg, n, plan), _Phases(st, n, plan) if st else None))
-        gathered = sum(u.index.numel() for u, _ in prog.segments if u.index is not None)
-        if gathered > thresholds.DENSE_MAX_GATHER:
+        if n <= thresholds.DENSE_MAX_WIRES:
+            for sg, st in built:
+                prog.segments.append((_Unitary(sg, n, plan),
+                                      _Phases(st, n, plan) if st else None))  # fmt: skip
+            gathered = sum(u.index.numel() for u, _ in prog.segments if u.index is not None)
+            if gathered > thresholds.DENSE_MAX_GATHER:
+                return None
+            return prog
+        from .blocks import BlockUnitary, NotExpressible  # noqa: PLC0415 - blocks imports dense
+
+        order = list(range(n))  # wire at each amplitude-bit position
+        try:
+            for sg, st in built:
+                unitary = BlockUnitary(sg, n, plan, order)
+                order = unitary.order_out
+                prog.segments.append((unitary, _Phases(st, n, plan, order) if st else None))
+            if order != list(range(n)):
+                prog.segments.append((BlockUnitary([], n, plan, order, canonical=True), None))
+        except NotExpressible:
             return None
         return prog
 
@@ -582,7 +668,8 @@ class DenseProgram:
     # --------------------------------------------------------------------------- run
     @property
     def fusable(self) -> bool:
-        """Every parameter enters through the entry table, phases or the product state."""
+        """Every parameter enters through the entry table, phases or the product state (the
+        block mode of wider registers always is)."""
         return all(not u.singles for u, _ in self.segments)
 
     def final_state(self, bound: Bound) -> torch.Tensor:
@@ -607,25 +694,7 @@ class DenseProgram:
             psi = torch.zeros(1, dim, dtype=rdtype, device=device)
             psi[0, 0] = 1
         for unitary, phases in self.segments:
-            entries = esaved = None
-            fs = [(k, v) for k, v in unitary.factors]
-            if unitary.index is not None:
-                dtype = cdtype if unitary.complex else rdtype
-                entries, esaved = unitary.entries_saving(flat_u, dtype)
-                mats = take(entries, unitary.index).prod(0).reshape(-1, dim, dim)
-                fs = [(k, v if k == "const" else mats[v]) for k, v in unitary.factors]
-            if psi.shape[0] >= dim and len(fs) > 1:
-                prefix = [fs[0][1]]
-                for _, f in fs[1:]:
-                    prefix.append(_mm_t(prefix[-1].transpose(0, 1), f).transpose(0, 1))
-                tape.append(("W", unitary, entries, esaved, fs, prefix, psi))
-                psi = _mm_t(psi, prefix[-1])
-            else:
-                ins = []
-                for _, f in fs:
-                    ins.append(psi)
-                    psi = _mm_t(psi, f)
-                tape.append(("seq", unitary, entries, esaved, fs, ins))
+            psi = unitary.forward(psi, flat_u, tape, rdtype, cdtype)
             if phases is not None:
                 ph = torch.polar(torch.ones((), dtype=rdtype, device=device).expand(1),
                                  phases.angle(flat_u, flat_b))  # fmt: skip
@@ -651,47 +720,8 @@ class DenseProgram:
                 if gb is not None:
                     gb.index_add_(1, self.prep_cols, self._prep_grad(g, half, cs, suffix))
             else:
-                g = self._unitary_backward(item, g, gu)
+                g = item[1].backward(item, g, gu)
         return gu, gb
-
-    def _unitary_backward(self, item, g, gu):
-        unitary = item[1]
-        entries, esaved, fs = item[2], item[3], item[4]
-        need = gu is not None and unitary.index is not None
-        grads: dict[int, torch.Tensor] = {}
-        if item[0] == "W":
-            prefix, psi_in = item[5], item[6]
-            gw = outer_sum(g, psi_in) if need else None
-            if psi_in.is_complex():
-                g = _mm_t(g, prefix[-1].conj().transpose(0, 1))
-            else:
-                g = grad_to_real_state(g, prefix[-1])
-            if need:
-                for k in reversed(range(len(fs))):
-                    kind, f = fs[k]
-                    if kind == "moment":
-                        grads[unitary.factors[k][1]] = (
-                            _mm_t(gw, prefix[k - 1].conj()) if k > 0 else gw
-                        )
-                    if k > 0:
-                        gw = _mm_t(f.conj().transpose(0, 1), gw.transpose(0, 1))
-        else:
-            ins = item[5]
-            for k in reversed(range(len(fs))):
-                kind, f = fs[k]
-                psi_in = ins[k]
-                if need and kind == "moment":
-                    grads[unitary.factors[k][1]] = outer_sum(g, psi_in)
-                if psi_in.is_complex():
-                    g = _mm_t(g, f.conj().transpose(0, 1))
-                else:
-                    g = grad_to_real_state(g, f)
-        if need and unitary.table is not None:
-            gm = torch.stack([grads[m] for m in range(len(grads))]).reshape(len(grads), -1)
-            ge = gather_prod_backward(entries, unitary.index, unitary.rindex, gm)
-            gt = unitary.table.backward(esaved, ge[: unitary.table.size])
-            gu.index_add_(0, unitary.table.used, gt.to(gu.dtype))
-        return g
 
     def _suffix_states(self, cs: torch.Tensor) -> list[torch.Tensor]:
         """Product states of wires k..n-1 for k = n..0 (index k), from each wire's (cos, sin)

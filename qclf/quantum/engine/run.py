@@ -43,7 +43,9 @@ def run_plan(plan: CircuitPlan, ops: Sequence | None, *, fuse: bool = True,
 
             return list(ShotEstimates.apply(runner, bound.flat_u, bound.flat_b))
         dense = None
-        if fuse and batch <= thresholds.DENSE_MAX_BATCH_RATIO << plan.n:
+        ratio = (thresholds.DENSE_MAX_BATCH_RATIO if plan.n <= thresholds.DENSE_MAX_WIRES
+                 else thresholds.PROGRAM_BLOCK_MAX_BATCH_RATIO)  # fmt: skip
+        if fuse and batch <= ratio * (1 << plan.n):
             dense = _dense_program(plan, gates)
         if dense is not None:
             psi = dense.final_state(bound)

@@ -62,3 +62,23 @@ DENSE_MAX_GATHER = 1 << 17
 #: at 200,704 119 / 130 (2026-12-01).
 DENSE_MAX_BATCH_RATIO = 64
 
+
+#: the small-register program multiplies a segment's moment matrices into one unitary before
+#: applying it when the batch is at least this many times 2**n (else it applies them one by
+#: one). Process CPU ms fwd+bwd for 1 / 2 / 4 / 8, one process, interleaved, with the test
+#: suite running beside it (2026-12-01): SEL 5 qubits at 64: 1.83 / 1.83 / 1.89 / 1.72;
+#: QAOA 6 qubits at 256: 6.9 / 6.2 / 6.5 / 7.2; IQP + SEL at 256: 7.0 / 6.7 / 7.4 / 7.1.
+PRODUCT_MIN_RATIO = 2
+
+#: wider registers (up to this many qubits) run the same program with moments applied as
+#: blocks of at most PROGRAM_BLOCK_WIRES contiguous wires (the state relabelled when a
+#: moment's gates are not contiguous), constant permutations as gathers and phase gates as
+#: diagonals (:mod:`.blocks`).
+PROGRAM_MAX_WIRES = 12
+PROGRAM_BLOCK_WIRES = 4
+
+#: ... for batches of at most this many times 2**n (above, the general schedule's one
+#: whole-register unitary per weight-only run, applied with one GEMM, costs less than block
+#: steps on every circuit): process CPU ms fwd+bwd, general / blocks (2026-12-01): SEL(3)
+#: 8 qubits at 64: 4.7 / 3.4; 12 qubits at 256: 207 / 186; 8-qubit QCNN at 512: 37 / 88.
+PROGRAM_BLOCK_MAX_BATCH_RATIO = 1

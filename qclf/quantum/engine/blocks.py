@@ -1,0 +1,328 @@
+"""The unitaries of the small-register program on wider registers, as blocks.
+
+Above ``DENSE_MAX_WIRES`` qubits a whole-register matrix costs too much to build and to apply,
+so a segment's moments (:func:`.dense._moments`) become steps on the state ``(B, 2**n)``:
+
+* ``blocks``: the gates of a moment packed into blocks of at most ``PROGRAM_BLOCK_WIRES``
+  contiguous wires; each block's matrix is gathered from the segment's entry vector (one gather and
+  product for all blocks of one width, :func:`.fused.take`) and applied as one strided GEMM on
+  the view ``(B * 2**start, 2**k, rest)``. When a moment's gates are not contiguous in the
+  state's current wire order, the state is relabelled first (one gather over the amplitudes):
+  the wire order changes and later steps use the new one, so a relabelling is paid only when
+  the circuit needs it;
+* ``perm``: runs of constant permutation gates with phases (CNOT, CZ, SWAP, ...) composed into
+  one gather;
+* ``diag``: a moment of phase gates (RZ, CRZ, MultiRZ, ...) as one diagonal.
+
+The backward is the adjoint of each step, like :mod:`.fused`.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+from . import thresholds
+from .dense import _diag_spec, _moments
+from .entries import EntryTable, entry_spec
+from .fused import conj, gather_prod_backward, outer_sum, take
+from .gates import complex_of
+from .kernels import Monomial, local_index
+from .plan import Gate
+
+
+class NotExpressible(Exception):
+    """A gate the block program cannot build (the general schedule runs the circuit)."""
+
+
+def _relabel_src(old: list[int], new: list[int], n: int) -> np.ndarray:
+    """``src[x']``: the amplitude index in wire order ``old`` of the index ``x'`` in ``new``."""
+    x = np.arange(1 << n)
+    pos_old = {w: i for i, w in enumerate(old)}
+    src = np.zeros_like(x)
+    for p_new, w in enumerate(new):
+        bit = (x >> (n - 1 - p_new)) & 1
+        src |= bit << (n - 1 - pos_old[w])
+    return src
+
+
+def _pack(groups: list[list[int]], width: int) -> list[list[int]]:
+    """Wire groups (each gate's wires) packed greedily into blocks of at most ``width``."""
+    blocks: list[list[int]] = []
+    for grp in sorted(groups, key=min):
+        if blocks and len(blocks[-1]) + len(grp) <= width:
+            blocks[-1] = blocks[-1] + grp
+        else:
+            blocks.append(list(grp))
+    return blocks
+
+
+class BlockUnitary:
+    """One segment's batch-independent gates as block / permutation / diagonal steps.
+
+    ``order``: the wire (canonical position) at each amplitude-bit position on entry;
+    :attr:`order_out` on exit. ``canonical=True`` with no gates: relabel back to the
+    canonical order (before the measurements)."""
+
+    singles: tuple = ()  # every gate goes through the entry table
+    index = None  # no whole-register moment tables (see DENSE_MAX_GATHER)
+
+    def __init__(self, gates: list[Gate], n: int, plan, order: list[int],
+                 canonical: bool = False):  # fmt: skip
+        self.n = n
+        self.rdtype, self.cdtype = plan.rdtype, complex_of(plan.rdtype)
+        order = list(order)
+        moments, kinds = _moments(gates, n)
+        items: list[tuple] = []
+        offsets: dict[int, int] = {}
+        size = 0
+        const_entries: list[np.ndarray] = []
+        self.steps: list[tuple] = []
+        tables: dict[int, list[np.ndarray]] = {}  # block width -> gather tables
+        diag_specs: list[tuple] = []
+
+        def pos(w):
+            return order.index(w)
+
+        for mo, kind in zip(moments, kinds, strict=True):
+            if kind == "const" and all(
+                Monomial.of_matrix(g.const.detach().cpu().numpy(), g.pos, n) is not None
+                for g in mo
+            ):
+                for g in mo:
+                    mono = Monomial.of_matrix(g.const.detach().cpu().numpy(),
+                                              tuple(pos(w) for w in g.pos), n)  # fmt: skip
+                    if self.steps and self.steps[-1][0] == "perm":
+                        self.steps[-1] = ("perm", self.steps[-1][1].then(mono))
+                    else:
+                        self.steps.append(("perm", mono))
+                continue
+            if kind == "diag":
+                moved = [g.moved(tuple(pos(w) for w in g.pos)) for g in mo]
+                spec, idx = _diag_spec(moved, n)
+                diag_specs.append((spec, idx))
+                self.steps.append(("diag", len(diag_specs) - 1))
+                continue
+            # parametrised (or constant, non-permutation) gates in blocks
+            for g in mo:
+                if g.const is not None:
+                    continue
+                spec = entry_spec(g.name, len(g.pos))
+                if spec is None or not all(k == "u" and v.dim() == 0 for k, v in g.srcs):
+                    raise NotExpressible(g.name)
+                items.append((spec, [int(v) for _, v in g.srcs]))
+                offsets[id(g)] = size
+                size += 1 << (2 * len(g.pos))
+            width = thresholds.PROGRAM_BLOCK_WIRES
+            blocks = _pack([[pos(w) for w in g.pos] for g in mo], width)
+            if any(max(b) - min(b) + 1 != len(b) for b in blocks):
+                new = [order[p] for b in blocks for p in sorted(b)]
+                new += [w for w in order if w not in new]
+                self.steps.append(("relabel", _relabel_src(order, new, n)))
+                order = new
+                blocks = _pack([[pos(w) for w in g.pos] for g in mo], width)
+            applied = []
+            for b in blocks:
+                lo, k = min(b), len(b)
+                members = [(g, tuple(pos(w) for w in g.pos)) for g in mo
+                           if lo <= min(pos(w) for w in g.pos) < lo + k]  # fmt: skip
+                applied.append((lo, k, members))
+            self.steps.append(("blocks", applied))
+        if canonical and order != list(range(n)):
+            self.steps.append(("relabel", _relabel_src(order, list(range(n)), n)))
+            order = list(range(n))
+        self.order_out = order
+        # entries: table gates, diagonals, then constant gates, 1 and 0
+        for spec, idx in diag_specs:
+            items.append((spec, idx))
+        self.diag_offsets = []
+        for spec, _ in diag_specs:
+            self.diag_offsets.append(size)
+            size += spec[0].size
+        self.table = EntryTable(items, plan.flat_u_size, plan.rdtype, plan.device) if items \
+            else None  # fmt: skip
+        for step in self.steps:
+            if step[0] != "blocks":
+                continue
+            for _, _, members in step[1]:
+                for g, _ in members:
+                    if g.const is not None and id(g) not in offsets:
+                        offsets[id(g)] = size
+                        e = g.const.detach().cpu().numpy().reshape(-1)
+                        const_entries.append(e)
+                        size += e.size
+        self.one, self.zero = size, size + 1
+        consts = np.concatenate(const_entries + [np.array([1.0, 0.0])])
+        self.complex = bool((self.table is not None and self.table.complex)
+                            or (np.iscomplexobj(consts) and np.any(np.imag(consts))))  # fmt: skip
+        dtype = self.cdtype if self.complex else self.rdtype
+        self.const_entries = torch.as_tensor(
+            consts if self.complex else np.real(consts), device=plan.device
+        ).to(dtype)
+        # gather tables per block width, in step order
+        final_steps = []
+        for step in self.steps:
+            if step[0] != "blocks":
+                final_steps.append(step)
+                continue
+            placed = []
+            for lo, k, members in step[1]:
+                tables.setdefault(k, [])
+                tables[k].append(self._table(lo, k, members, offsets))
+                placed.append((lo, k, len(tables[k]) - 1))
+            final_steps.append(("blocks", placed))
+        self.steps = final_steps
+        self.index: dict = {}
+        self.rindex: dict = {}
+        for k, tabs in tables.items():
+            width = max(t.shape[0] for t in tabs)
+            tabs = [np.vstack([t, np.full((width - t.shape[0], t.shape[1]), self.one)])
+                    for t in tabs]  # fmt: skip
+            ix = np.stack(tabs, 1)  # (S, M, 4**k)
+            self.index[k] = torch.as_tensor(ix, device=plan.device)
+            self.rindex[k] = torch.as_tensor(ix[::-1].copy(), device=plan.device)
+        self.perm_tensors = {}
+        for i, step in enumerate(self.steps):
+            if step[0] == "perm":
+                mono = step[1]
+                src = torch.as_tensor(mono.src, device=plan.device)
+                inv = torch.empty_like(src)
+                inv[src] = torch.arange(len(src), device=plan.device)
+                ph = None
+                if mono.phase is not None:
+                    ph = torch.as_tensor(mono.phase, device=plan.device)
+                    real = not np.any(np.imag(mono.phase))
+                    ph = (ph.real if real else ph).to(self.rdtype if real else self.cdtype)
+                self.perm_tensors[i] = (src, inv, ph)
+            elif step[0] == "relabel":
+                src = torch.as_tensor(step[1], device=plan.device)
+                inv = torch.empty_like(src)
+                inv[src] = torch.arange(len(src), device=plan.device)
+                self.perm_tensors[i] = (src, inv, None)
+
+    def _table(self, lo: int, k: int, members: list[Gate], offsets) -> np.ndarray:
+        """Gather table (slots, 4**k) of one block on positions lo .. lo + k - 1."""
+        t = np.full((len(members) + 1, 1 << (2 * k)), self.one, dtype=np.int64)
+        covered: set[int] = set()
+        for s, (g, at) in enumerate(members):
+            local = [p - lo for p in at]
+            kk = 1 << len(local)
+            loc = local_index(local, k)
+            t[s] = (offsets[id(g)] + loc[:, None] * kk + loc[None, :]).reshape(-1)
+            covered.update(local)
+        idle = [p for p in range(k) if p not in covered]
+        if idle:
+            rl = local_index(idle, k)
+            t[-1] = np.where(rl[:, None] == rl[None, :], self.one, self.zero).reshape(-1)
+        return t
+
+    # ------------------------------------------------------------------------- run
+    def forward(self, psi, flat_u, tape: list, rdtype, cdtype) -> torch.Tensor:
+        entries, esaved = None, None
+        if self.table is not None or self.index:
+            dtype = cdtype if self.complex else rdtype
+            parts = []
+            if self.table is not None:
+                e, esaved = self.table.build_saving(flat_u)
+                parts.append(e.to(dtype))
+            parts.append(self.const_entries.to(dtype))
+            entries = torch.cat(parts) if len(parts) > 1 else parts[0]
+        mats = {k: take(entries, ix).prod(0).reshape(-1, 1 << k, 1 << k)
+                for k, ix in self.index.items()}  # fmt: skip
+        saved = []
+        n = self.n
+        for i, step in enumerate(self.steps):
+            kind = step[0]
+            if kind in ("perm", "relabel"):
+                src, _, ph = self.perm_tensors[i]
+                saved.append(None)
+                psi = psi.index_select(1, src)
+                if ph is not None:
+                    if ph.is_complex() and not psi.is_complex():
+                        psi = psi.to(ph.dtype)
+                    psi = psi * ph
+            elif kind == "diag":
+                off = self.diag_offsets[step[1]]
+                d = entries[off:off + (1 << n)]
+                saved.append(psi)
+                if d.is_complex() and not psi.is_complex():
+                    psi = psi.to(d.dtype)
+                psi = psi * d
+            else:
+                ins = []
+                for lo, k, m in step[1]:
+                    ins.append(psi)
+                    psi = _apply_block(psi, mats[k][m], lo, k, n)
+                saved.append(ins)
+        tape.append(("blocks", self, entries, esaved, mats, saved))
+        return psi
+
+    def backward(self, item, g, gu):
+        _, _, entries, esaved, mats, saved = item
+        n = self.n
+        need = gu is not None and self.table is not None
+        gmats = {k: torch.zeros_like(m) for k, m in mats.items()} if need else {}
+        ge = torch.zeros_like(entries) if need else None
+        for i in reversed(range(len(self.steps))):
+            step = self.steps[i]
+            kind = step[0]
+            if kind in ("perm", "relabel"):
+                _, inv, ph = self.perm_tensors[i]
+                if ph is not None:
+                    g = g * conj(ph)
+                g = g.index_select(1, inv)
+            elif kind == "diag":
+                psi_in = saved[i]
+                off = self.diag_offsets[step[1]]
+                d = entries[off:off + (1 << n)]
+                if need:
+                    gd = g * conj(psi_in).to(g.dtype) if g.is_complex() else g * psi_in
+                    ge[off:off + (1 << n)] += gd.sum(0, dtype=_wide(gd.dtype)).to(ge.dtype)
+                g = g * conj(d)
+                if not psi_in.is_complex() and g.is_complex():
+                    g = g.real
+            else:
+                ins = saved[i]
+                for j in reversed(range(len(step[1]))):
+                    lo, k, m = step[1][j]
+                    a, psi_in = mats[k][m], ins[j]
+                    if need:
+                        gmats[k][m] += _block_outer(g, psi_in, lo, k, n).to(gmats[k].dtype)
+                    g = _apply_block(g, conj(a).transpose(0, 1), lo, k, n)
+                    if not psi_in.is_complex() and g.is_complex():
+                        g = g.real
+        if need:
+            for k, gm in gmats.items():
+                ge = ge + gather_prod_backward(entries, self.index[k], self.rindex[k],
+                                               gm.reshape(gm.shape[0], -1))  # fmt: skip
+            gt = self.table.backward(esaved, ge[: self.table.size])
+            gu.index_add_(0, self.table.used, gt.to(gu.dtype))
+        return g
+
+
+def _wide(dtype):
+    return {torch.float32: torch.float64, torch.complex64: torch.complex128}.get(dtype, dtype)
+
+
+def _apply_block(psi: torch.Tensor, a: torch.Tensor, lo: int, k: int, n: int) -> torch.Tensor:
+    """``a`` (K, K) on positions lo .. lo + k - 1 of ``psi`` (B, 2**n)."""
+    if a.is_complex() and not psi.is_complex():
+        psi = psi.to(a.dtype)
+    elif psi.is_complex() and not a.is_complex():
+        a = a.to(psi.dtype)
+    b, kk, right = psi.shape[0], 1 << k, 1 << (n - lo - k)
+    if right == 1:
+        return (psi.reshape(-1, kk) @ a.transpose(0, 1)).reshape(b, -1)
+    return torch.matmul(a, psi.reshape(-1, kk, right)).reshape(b, -1)
+
+
+def _block_outer(g: torch.Tensor, psi: torch.Tensor, lo: int, k: int, n: int) -> torch.Tensor:
+    """Gradient of a block's matrix: ``sum_{rows, rest} g[., i, .] conj(psi[., j, .])``."""
+    kk, right = 1 << k, 1 << (n - lo - k)
+    if psi.shape[0] != g.shape[0]:
+        psi = psi.expand(g.shape[0], -1)
+    if right == 1:
+        return outer_sum(g.reshape(-1, kk), psi.reshape(-1, kk))
+    g3 = g.reshape(-1, kk, right).transpose(1, 2).reshape(-1, kk)
+    p3 = psi.reshape(-1, kk, right).transpose(1, 2).reshape(-1, kk)
+    return outer_sum(g3, p3)
