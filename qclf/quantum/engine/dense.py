@@ -113,7 +113,7 @@ class GatherProd(torch.autograd.Function):
     @staticmethod
     def backward(ctx, grad):
         entries, index, rindex = ctx.saved_tensors
-        return gather_prod_backward(entries, index, rindex, grad), None, None
+        return gather_prod_backward(entries, index, rindex, grad).to(entries.dtype), None, None
 
 
 # ------------------------------------------------------------------------------ compile
@@ -213,7 +213,7 @@ class _Unitary:
                     self.singles.append(g)
         self.table = None
         if items:
-            self.table = EntryTable(items, plan.flat_u_size, plan.rdtype, plan.device)
+            self.table = EntryTable(items, plan.flat_u_size, torch.float64, plan.device)
         for g in self.singles:
             offsets[id(g)] = size
             size += 1 << (2 * len(g.pos))
@@ -378,66 +378,73 @@ class _Unitary:
 
     def forward(self, psi, flat_u, tape: list, rdtype, cdtype) -> torch.Tensor:
         """``psi`` after this unitary (no autograd), keeping on ``tape`` what
-        :meth:`backward` needs."""
+        :meth:`backward` needs. Gate entries are built in double precision (then cast): a
+        float32 ``cos(theta/2 - pi/2)`` loses the relative precision of small sines."""
         dim = self.dim
         entries = esaved = None
-        fs = [(k, v) for k, v in self.factors]
+        low = cdtype if self.complex else rdtype
+        fs = [(k, v.to(low if v.is_complex() else rdtype) if k == "const" else v)
+              for k, v in self.factors]  # fmt: skip
         if self.index is not None:
-            dtype = cdtype if self.complex else rdtype
-            entries, esaved = self.entries_saving(flat_u, dtype)
+            entries, esaved = self.entries_saving(flat_u, low)
             mats = take(entries, self.index).prod(0).reshape(-1, dim, dim)
-            fs = [(k, v if k == "const" else mats[v]) for k, v in self.factors]
+            fs = [(k, f if k == "const" else mats[v])
+                  for (k, v), (_, f) in zip(self.factors, fs, strict=True)]  # fmt: skip
         if psi.shape[0] >= thresholds.PRODUCT_MIN_RATIO * dim and len(fs) > 1:
             prefix = [fs[0][1]]
             for _, f in fs[1:]:
                 prefix.append(_mm_t(prefix[-1].transpose(0, 1), f).transpose(0, 1))
-            tape.append(("W", self, entries, esaved, fs, prefix, psi))
-            return _mm_t(psi, prefix[-1])
-        ins = []
+            w = prefix[-1].to(low if prefix[-1].is_complex() else rdtype)
+            tape.append(("W", self, entries, esaved, fs, prefix, psi, w))
+            return _mm_t(psi, w)
+        ins, lows = [], []
         for _, f in fs:
+            f = f.to(cdtype if f.is_complex() else rdtype)
             ins.append(psi)
+            lows.append(f)
             psi = _mm_t(psi, f)
-        tape.append(("seq", self, entries, esaved, fs, ins))
+        tape.append(("seq", self, entries, esaved, fs, ins, lows))
         return psi
 
     def backward(self, item, g, gu):
         """The state's gradient before this unitary; the entries' gradient into ``gu``."""
-        unitary = self
         entries, esaved, fs = item[2], item[3], item[4]
-        need = gu is not None and unitary.index is not None
+        need = gu is not None and self.index is not None
         grads: dict[int, torch.Tensor] = {}
+
         if item[0] == "W":
-            prefix, psi_in = item[5], item[6]
+            prefix, psi_in, w = item[5], item[6], item[7]
             gw = outer_sum(g, psi_in) if need else None
             if psi_in.is_complex():
-                g = _mm_t(g, prefix[-1].conj().transpose(0, 1))
+                g = _mm_t(g, w.conj().transpose(0, 1))
             else:
-                g = grad_to_real_state(g, prefix[-1])
+                g = grad_to_real_state(g, w)
             if need:
                 for k in reversed(range(len(fs))):
                     kind, f = fs[k]
                     if kind == "moment":
-                        grads[unitary.factors[k][1]] = (
+                        grads[self.factors[k][1]] = (
                             _mm_t(gw, prefix[k - 1].conj()) if k > 0 else gw
                         )
                     if k > 0:
                         gw = _mm_t(f.conj().transpose(0, 1), gw.transpose(0, 1))
         else:
-            ins = item[5]
+            ins, lows = item[5], item[6]
             for k in reversed(range(len(fs))):
-                kind, f = fs[k]
-                psi_in = ins[k]
+                kind = fs[k][0]
+                f, psi_in = lows[k], ins[k]
                 if need and kind == "moment":
-                    grads[unitary.factors[k][1]] = outer_sum(g, psi_in)
+                    grads[self.factors[k][1]] = outer_sum(g, psi_in)
                 if psi_in.is_complex():
                     g = _mm_t(g, f.conj().transpose(0, 1))
                 else:
                     g = grad_to_real_state(g, f)
-        if need and unitary.table is not None:
+        if need and self.table is not None:
             gm = torch.stack([grads[m] for m in range(len(grads))]).reshape(len(grads), -1)
-            ge = gather_prod_backward(entries, unitary.index, unitary.rindex, gm)
-            gt = unitary.table.backward(esaved, ge[: unitary.table.size])
-            gu.index_add_(0, unitary.table.used, gt.to(gu.dtype))
+            gm = gm.to(entries.dtype)
+            ge = gather_prod_backward(entries, self.index, self.rindex, gm)
+            gt = self.table.backward(esaved, ge[: self.table.size])
+            gu.index_add_(0, self.table.used, gt.to(gu.dtype))
         return g
 
     def entries_saving(self, flat_u, dtype) -> tuple[torch.Tensor, tuple | None]:
@@ -447,7 +454,7 @@ class _Unitary:
         if self.table is not None:
             e, saved = self.table.build_saving(flat_u)
             parts.append(e.to(dtype))
-        parts.append(self.const_entries)
+        parts.append(self.const_entries.to(dtype))
         return (torch.cat(parts) if len(parts) > 1 else parts[0]), saved
 
     @property
@@ -509,12 +516,12 @@ class _Phases:
     def angle(self, flat_u, flat_b) -> torch.Tensor:
         angle = None
         if self.cols is not None:
-            angle = flat_b[:, self.cols] @ self.hb
+            angle = flat_b[:, self.cols] @ self.hb.to(flat_b.dtype)
         if self.pairs is not None:
-            ap = self.theta_pairs(flat_b) @ self.hbb
+            ap = self.theta_pairs(flat_b) @ self.hbb.to(flat_b.dtype)
             angle = ap if angle is None else angle + ap
         if self.uix is not None:
-            au = (flat_u[self.uix] @ self.hu)[None]
+            au = (flat_u[self.uix] @ self.hu.to(flat_u.dtype))[None]
             angle = au if angle is None else angle + au
         return angle
 

@@ -136,7 +136,7 @@ class EntryTable:
 
     def build_saving(self, flat_u: torch.Tensor) -> tuple[torch.Tensor, tuple]:
         """:meth:`build` without autograd, with what :meth:`backward` needs."""
-        theta = flat_u.index_select(0, self.used)[None]
+        theta = flat_u.index_select(0, self.used).to(self.a.dtype)[None]
         pre = torch.addmm(self.a0[None], theta, self.a)[0]
         mag = pre.cos() * self.scale
         if not self.complex:
@@ -159,7 +159,7 @@ class EntryTable:
 
     def build(self, flat_u: torch.Tensor) -> torch.Tensor:
         """All entries (real, or complex when any gate is complex) for this call's parameters."""
-        theta = flat_u.index_select(0, self.used)[None]
+        theta = flat_u.index_select(0, self.used).to(self.a.dtype)[None]
         mag = torch.addmm(self.a0[None], theta, self.a).cos()[0] * self.scale
         if not self.complex:
             return mag

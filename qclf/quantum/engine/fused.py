@@ -76,8 +76,12 @@ def gather_prod_backward(entries, index, rindex, grad):
     contrib = grad[None] * conj(others)
     if not entries.is_complex() and contrib.is_complex():
         contrib = contrib.real
-    out = torch.zeros(entries.shape[0], dtype=contrib.dtype, device=grad.device)
-    out.index_add_(0, index.reshape(-1), contrib.reshape(-1))
+    # each entry collects up to 4**n / 4 contributions: summed in double precision
+    wide = {torch.float32: torch.float64, torch.complex64: torch.complex128}.get(
+        contrib.dtype, contrib.dtype
+    )
+    out = torch.zeros(entries.shape[0], dtype=wide, device=grad.device)
+    out.index_add_(0, index.reshape(-1), contrib.reshape(-1).to(wide))
     return out
 
 
