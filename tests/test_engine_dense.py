@@ -339,3 +339,23 @@ def test_qcnn_and_mixed_gates_on_eight_qubits():
                        qml.var(qml.PauliZ(4)), qml.probs(wires=[5, 1])]  # fmt: skip
     _compare(_qnode(n, body, measure), {"weights": (6,)},
              torch.rand(3, n, generator=torch.Generator().manual_seed(2)))  # fmt: skip
+
+
+@pytest.mark.parametrize("n", [5, 8])
+def test_program_in_float32_matches_pennylane(n):
+    """float32 (complex64 states) on the dense (5 qubits) and block (8 qubits) programs."""
+    torch.manual_seed(0)
+    qnode = _qnode(n, _sel)
+    ref = qml.qnn.TorchLayer(qnode, {"weights": (3, n, 3)})
+    new = TorchLayer(qnode, {"weights": (3, n, 3)}, strict=True)
+    new.load_state_dict(ref.state_dict())
+    x = torch.rand(16, n, generator=torch.Generator().manual_seed(3)) * 3
+    xa, xb = x.clone().requires_grad_(True), x.clone().requires_grad_(True)
+    ya, yb = ref(xa), new(xb)
+    assert yb.dtype == torch.float32
+    np.testing.assert_allclose(yb.detach(), ya.detach(), atol=1e-5)
+    ya.sum().backward()
+    yb.sum().backward()
+    np.testing.assert_allclose(xb.grad, xa.grad, atol=1e-4)
+    np.testing.assert_allclose(new.weights.grad, ref.weights.grad, atol=1e-4)
+    assert _dense_programs(new)[0] is not None

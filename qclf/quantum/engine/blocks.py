@@ -139,7 +139,7 @@ class BlockUnitary:
         for spec, _ in diag_specs:
             self.diag_offsets.append(size)
             size += spec[0].size
-        self.table = EntryTable(items, plan.flat_u_size, plan.rdtype, plan.device) if items \
+        self.table = EntryTable(items, plan.flat_u_size, torch.float64, plan.device) if items \
             else None  # fmt: skip
         for step in self.steps:
             if step[0] != "blocks":
