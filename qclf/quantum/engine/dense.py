@@ -1,5 +1,5 @@
-"""The small-register program: a whole circuit on at most ``DENSE_MAX_WIRES`` qubits as a few
-dense steps, compiled once per plan.
+"""The compiled program: a whole circuit on at most ``DENSE_MAX_WIRES`` qubits as a few dense
+steps, compiled once per plan.
 
 At training batch sizes a circuit of a few qubits costs almost nothing in arithmetic; what costs
 is the number of torch operations per call (each one is dispatched forward and recorded for
@@ -7,24 +7,33 @@ autograd, then run backward). This program keeps that number small and independe
 number of gates:
 
 1. **Product state.** A first batched RX/RY on each wire (angle encodings) gives a product
-   state built in one gather + product over the wires (a first RX is S^dagger RY: the
-   constant S^dagger joins the next unitary, so the state stays real).
+   state, built wire by wire from the last (a first RX is S^dagger RY: the constant S^dagger
+   joins the next unitary, so the state stays real).
 2. **Segments** ``psi <- D_k(x) W_k psi``. ``W_k`` is the unitary of the gates that do not
    depend on the batch (weights and constants); ``D_k`` the diagonal phases of the batched
    gates. Every batched closed-form gate is a product of rotations ``F exp(i theta h) F^dagger``
    with a constant frame ``F`` (a Clifford on the gate's wires; identity for RZ, CRZ, MultiRZ,
    ...) and a constant real vector ``h`` (:data:`TERMS`). The frames join the unitaries around
    ``D_k``; the phases of all batched gates of a segment are ``exp(i Theta @ H)``: one GEMM of
-   the (batch, terms) angles with the constant (terms, 2**n) table ``H``. Gates commute into
-   the current segment when their wires are free of its phases, so a layer of data-dependent
-   rotations is one segment, not one per wire.
-3. **Unitaries from moments.** The gates of a ``W_k`` are packed as-soon-as-possible into
-   moments (gates on disjoint wires). All gate matrices of the segment are built per gate kind
-   in one vectorised step (:mod:`.gates`), concatenated into one entry vector, and every
-   moment's full 2**n x 2**n matrix is one gather of that vector with a constant index table and
-   a product over the moment's gates (:class:`GatherProd`, a hand-written backward). Runs of
-   constant moments are multiplied once at compile time. The moments are multiplied together
-   (batches of at least 2**n circuits) or applied to the state one by one (smaller batches).
+   the (batch, terms) angles (feature products for IQP) with the constant (terms, 2**n) table
+   ``H``. Gates commute into the current segment when their wires are free of its phases, so a
+   layer of data-dependent rotations is one segment, not one per wire.
+3. **Unitaries from moments** (:func:`_moments`). The gates of a ``W_k`` are packed into
+   moments of one kind: parametrised gates on disjoint wires, constant gates, or commuting
+   phase gates on any wires. Every gate entry of the segment comes from one closed-form table
+   (:class:`.entries.EntryTable`: five torch operations for all gates), and every moment's full
+   2**n x 2**n matrix is one gather of the entry vector with a constant index table and a
+   product over the moment's gates. Runs of constant moments are multiplied at compile time;
+   constant permutations with phases (CNOT rings, S^dagger) fold into a neighbouring moment's
+   index table, a phase moment into a neighbour as one more gathered factor. The moments are
+   multiplied together (batches of at least ``PRODUCT_MIN_RATIO x 2**n`` circuits) or applied to
+   the state one by one.
+4. **One autograd node.** The whole program runs in :class:`.fused.FusedProgram` with a
+   hand-written adjoint backward; gates without a table entry (their matrix built by
+   PennyLane) run the same steps under autograd (:meth:`DenseProgram.final_state_autograd`).
+
+Registers of 7 to ``PROGRAM_MAX_WIRES`` qubits use the same segments with block steps instead
+of whole-register matrices (:mod:`.blocks`).
 
 A circuit this program cannot express (state preparations, gates decomposed anew at every call,
 a batched gate without a rotation form) runs on the general schedule (:mod:`.execute`).
