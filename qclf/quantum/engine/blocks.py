@@ -25,7 +25,7 @@ import torch
 from . import thresholds
 from .dense import _diag_spec, _moments
 from .entries import EntryTable, entry_spec
-from .fused import conj, gather_prod_backward, outer_sum, take
+from .fused import chunked_index, conj, gather_prod_backward, outer_sum, take
 from .gates import complex_of
 from .kernels import Monomial, local_index
 from .plan import Gate
@@ -181,6 +181,8 @@ class BlockUnitary:
             ix = np.stack(tabs, 1)  # (S, M, 4**k)
             self.index[k] = torch.as_tensor(ix, device=plan.device)
             self.rindex[k] = torch.as_tensor(ix[::-1].copy(), device=plan.device)
+        n_entries = size + 2  # table, constants, 1 and 0
+        self.chunked = {k: chunked_index(ix, n_entries) for k, ix in self.index.items()}
         self.perm_tensors = {}
         for i, step in enumerate(self.steps):
             if step[0] == "perm":
@@ -294,7 +296,8 @@ class BlockUnitary:
         if need:
             for k, gm in gmats.items():
                 ge = ge + gather_prod_backward(entries, self.index[k], self.rindex[k],
-                                               gm.reshape(gm.shape[0], -1))  # fmt: skip
+                                               gm.reshape(gm.shape[0], -1),
+                                               self.chunked[k])  # fmt: skip
             gt = self.table.backward(esaved, ge[: self.table.size])
             gu.index_add_(0, self.table.used, gt.to(gu.dtype))
         return g

@@ -50,6 +50,7 @@ from .entries import EntryTable, entry_spec
 from .fused import (
     FusedProgram,
     _mm_t,
+    chunked_index,
     gather_prod_backward,
     grad_to_real_state,
     outer_sum,
@@ -290,6 +291,10 @@ class _Unitary:
             index = np.stack(tables, 1)  # (S, M, X)
             self.index = torch.as_tensor(index, device=plan.device)
             self.rindex = torch.as_tensor(index[::-1].copy(), device=plan.device)
+            n_entries = (self.table.size if self.table is not None else 0) + sum(
+                1 << (2 * len(g.pos)) for g in self.singles
+            ) + self.const_entries.shape[0]
+            self.chunked = chunked_index(self.index, n_entries)
         self.factors = [(k, _const_tensor(v, plan) if k == "const" else v)
                         for k, v in self.factors]  # fmt: skip
         if any(k == "const" and v.is_complex() for k, v in self.factors):
@@ -451,7 +456,7 @@ class _Unitary:
         if need and self.table is not None:
             gm = torch.stack([grads[m] for m in range(len(grads))]).reshape(len(grads), -1)
             gm = gm.to(entries.dtype)
-            ge = gather_prod_backward(entries, self.index, self.rindex, gm)
+            ge = gather_prod_backward(entries, self.index, self.rindex, gm, self.chunked)
             gt = self.table.backward(esaved, ge[: self.table.size])
             gu.index_add_(0, self.table.used, gt.to(gu.dtype))
         return g

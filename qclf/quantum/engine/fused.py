@@ -61,28 +61,44 @@ def take(t: torch.Tensor, index: torch.Tensor, dim: int = 0) -> torch.Tensor:
     return out.reshape(*t.shape[:dim], *index.shape, *t.shape[dim + 1 :])
 
 
-def gather_prod_backward(entries, index, rindex, grad):
-    """Gradient of ``entries[index].prod(0)`` (index (S, M, X)) with respect to ``entries``."""
+def chunked_index(index: torch.Tensor, n_entries: int, chunk: int = 64) -> tuple:
+    """``(flat index, C)`` for :func:`gather_prod_backward`: the positions of ``index`` (S, M, X)
+    split into C chunks of about ``chunk`` along X, each chunk with its own copy of the entries
+    (the gradient of an entry is summed per chunk, then the C partial sums in double)."""
+    x = index.shape[-1]
+    c = max(1, min(64, x // chunk))
+    chunk_id = torch.arange(x, device=index.device) * c // x
+    return (index + chunk_id * n_entries).reshape(-1), c
+
+
+def gather_prod_backward(entries, index, rindex, grad, chunked=None):
+    """Gradient of ``entries[index].prod(0)`` (index (S, M, X)) with respect to ``entries``;
+    returned in double precision. ``chunked``: :func:`chunked_index` of ``index`` (each entry
+    collects up to 4**n / 4 contributions; summing them in float32 chunks, then in double, keeps
+    float32 gradients within ~1e-6 of float64's)."""
     s = index.shape[0]
     if s == 1:
-        others = torch.ones_like(grad)[None]
+        contrib = torch.ones_like(grad)[None]
     else:
         g, rg = take(entries, index[:-1]), take(entries, rindex[:-1])  # slots 0..S-2, S-1..1
-        pre = torch.cat([torch.ones_like(g[:1]), g.cumprod(0)], 0)  # prod of slots < s
-        suf = torch.cat([torch.ones_like(g[:1]), rg.cumprod(0)], 0).flip(0)  # slots > s
-        others = pre * suf
-    if grad.is_complex() and not others.is_complex():
-        others = others.to(grad.dtype)
-    contrib = grad[None] * conj(others)
+        ones = torch.ones_like(g[:1])
+        contrib = torch.cat([ones, g.cumprod(0)], 0)  # prod of slots < s
+        contrib.mul_(torch.cat([ones, rg.cumprod(0)], 0).flip(0))  # times slots > s
+    if grad.is_complex() and not contrib.is_complex():
+        contrib = contrib.to(grad.dtype)
+    if contrib.is_complex():
+        contrib = contrib.conj_physical_()
+    contrib.mul_(grad[None])
     if not entries.is_complex() and contrib.is_complex():
         contrib = contrib.real
-    # each entry collects up to 4**n / 4 contributions: summed in double precision
+    n = entries.shape[0]
     wide = {torch.float32: torch.float64, torch.complex64: torch.complex128}.get(
         contrib.dtype, contrib.dtype
     )
-    out = torch.zeros(entries.shape[0], dtype=wide, device=grad.device)
-    out.index_add_(0, index.reshape(-1), contrib.reshape(-1).to(wide))
-    return out
+    flat, c = chunked if chunked is not None else (index.reshape(-1), 1)
+    out = torch.zeros(c * n, dtype=contrib.dtype, device=grad.device)
+    out.index_add_(0, flat, contrib.reshape(-1))
+    return out.reshape(c, n).sum(0, dtype=wide)
 
 
 def _mm_t(psi: torch.Tensor, f: torch.Tensor) -> torch.Tensor:
