@@ -123,23 +123,36 @@ def test_batched_gates_of_every_rotation_form_on_the_program():
     _compare(_qnode(n, body, measure), {"weights": (3,)}, x)
 
 
-@pytest.mark.parametrize("template", ["qaoa", "random", "basic"])
-def test_templates_on_the_program(template):
-    n = 5
+def _template(template: str, n: int):
+    """(quantum-function body, weight shape) of a template circuit on ``n`` wires."""
 
     def body(inputs, weights):
-        if template == "qaoa":
+        if template == "sel":
+            qml.AngleEmbedding(inputs, wires=range(n), rotation="Y")
+            qml.StronglyEntanglingLayers(weights, wires=range(n))
+        elif template == "qaoa":
             qml.QAOAEmbedding(inputs, weights, wires=range(n))
         elif template == "random":
             qml.AngleEmbedding(inputs, wires=range(n))
-            qml.RandomLayers(weights, wires=range(n), seed=11)
-        else:
+            qml.RandomLayers(weights, wires=range(n), seed=n)
+        elif template == "basic":
             qml.AngleEmbedding(inputs, wires=range(n), rotation="Y")
             qml.BasicEntanglerLayers(weights, wires=range(n))
+        else:
+            qml.IQPEmbedding(inputs, wires=range(n))
+            qml.BasicEntanglerLayers(weights, wires=range(n))
 
-    shapes = {"qaoa": qml.QAOAEmbedding.shape(2, n), "random": (2, 8), "basic": (3, n)}
+    shapes = {"sel": (2, n, 3), "qaoa": qml.QAOAEmbedding.shape(2, n), "random": (2, 8),
+              "basic": (3, n), "iqp": (2, n)}  # fmt: skip
+    return body, shapes[template]
+
+
+@pytest.mark.parametrize("template", ["qaoa", "random", "basic"])
+def test_templates_on_the_program(template):
+    n = 5
+    body, shape = _template(template, n)
     x = torch.rand(9, n, generator=torch.Generator().manual_seed(4)) * 3
-    _compare(_qnode(n, body), {"weights": shapes[template]}, x)
+    _compare(_qnode(n, body), {"weights": shape}, x)
 
 
 def test_permutations_and_phases_fold_into_the_moments():
@@ -292,23 +305,9 @@ def test_scaled_angle_encodings_bind_directly():
 @pytest.mark.parametrize("n", [7, 9])
 @pytest.mark.parametrize("template", ["sel", "qaoa", "random", "iqp"])
 def test_wider_registers_run_the_block_program(n, template):
-    def body(inputs, weights):
-        if template == "sel":
-            qml.AngleEmbedding(inputs, wires=range(n), rotation="Y")
-            qml.StronglyEntanglingLayers(weights, wires=range(n))
-        elif template == "qaoa":
-            qml.QAOAEmbedding(inputs, weights, wires=range(n))
-        elif template == "random":
-            qml.AngleEmbedding(inputs, wires=range(n))
-            qml.RandomLayers(weights, wires=range(n), seed=5)
-        else:
-            qml.IQPEmbedding(inputs, wires=range(n))
-            qml.BasicEntanglerLayers(weights, wires=range(n))
-
-    shapes = {"sel": (2, n, 3), "qaoa": qml.QAOAEmbedding.shape(1, n), "random": (2, 9),
-              "iqp": (2, n)}  # fmt: skip
+    body, shape = _template(template, n)
     x = torch.rand(5, n, generator=torch.Generator().manual_seed(n)) * 2
-    layer = _compare(_qnode(n, body), {"weights": shapes[template]}, x)
+    layer = _compare(_qnode(n, body), {"weights": shape}, x)
     (prog,) = _dense_programs(layer)
     from qclf.quantum.engine.blocks import BlockUnitary
 

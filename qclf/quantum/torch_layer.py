@@ -178,12 +178,11 @@ class TorchLayer(qml.qnn.TorchLayer):
             return res
         return self._postprocess(res, x)
 
-    def _record(self, x, kwargs=None):
-        if kwargs is None:
-            kwargs = {
-                self.input_arg: x,
-                **{arg: weight.to(x) for arg, weight in self.qnode_weights.items()},
-            }
+    def _record(self, x, weights=None):
+        """The tape and output structure of the quantum function on ``x`` and ``weights``
+        (default: the layer's weights cast like ``x``)."""
+        weights = self._weight_list(x) if weights is None else weights
+        kwargs = {self.input_arg: x, **dict(zip(self.qnode_weights, weights, strict=True))}
         with qml.queuing.AnnotatedQueue() as q:
             qfunc_output = self.qnode.func(**kwargs)
         tape = qml.tape.QuantumScript.from_queue(q)
@@ -232,9 +231,10 @@ class TorchLayer(qml.qnn.TorchLayer):
         return [w.to(x) for w in self.qnode_weights.values()]
 
     def _direct_binding(self, x, plan, tape, structure):
-        """``(plan, DirectBinding, structure)`` when every parameter slot of the plan is a
-        view of the input or of a weight and the recording does not depend on their values
-        (checked by recording again with other values); else None (record every call)."""
+        """``(plan, DirectBinding, structure, flat)`` when every parameter slot of the plan
+        is a view of the input or of a weight and the recording does not depend on their
+        values (checked by recording again with other values); else None (record every call).
+        ``flat``: the function returns a plain list/tuple of measurements."""
         if plan.has_dynamic or plan.device != x.device:
             return None
         weights = self._weight_list(x)
@@ -244,8 +244,7 @@ class TorchLayer(qml.qnn.TorchLayer):
         with torch.no_grad(), _ValueReads() as reads:
             x2 = x.detach() + 0.2718
             w2 = [w.detach() + 0.3141 for w in weights]
-            kwargs = {self.input_arg: x2, **dict(zip(self.qnode_weights, w2, strict=True))}
-            tape2, structure2 = self._record(x2, kwargs)
+            tape2, structure2 = self._record(x2, w2)
         if reads.seen:  # the function reads tensor values in Python (``if w[0] > 0: ...``)
             return None
         if structure2 != structure or structure_key(

@@ -11,7 +11,7 @@ so a segment's moments (:func:`.dense._moments`) become steps on the state ``(B,
   the wire order changes and later steps use the new one, so a relabelling is paid only when
   the circuit needs it;
 * ``perm``: runs of constant permutation gates with phases (CNOT, CZ, SWAP, ...) composed into
-  one gather;
+  one gather (a relabelling is such a step too);
 * ``diag``: a moment of phase gates (RZ, CRZ, MultiRZ, ...) as one diagonal.
 
 The backward is the adjoint of each step, like :mod:`.fused`.
@@ -23,8 +23,8 @@ import numpy as np
 import torch
 
 from . import thresholds
-from .dense import _diag_spec, _moments
-from .entries import EntryTable, entry_spec
+from .dense import _diag_spec, _gather_index, _moments, _table_item
+from .entries import EntryTable
 from .fused import chunked_index, conj, gather_prod_backward, outer_sum, take
 from .gates import complex_of
 from .kernels import Monomial, local_index
@@ -107,10 +107,10 @@ class BlockUnitary:
             for g in mo:
                 if g.const is not None:
                     continue
-                spec = entry_spec(g.name, len(g.pos))
-                if spec is None or not all(k == "u" and v.dim() == 0 for k, v in g.srcs):
+                item = _table_item(g)
+                if item is None:
                     raise NotExpressible(g.name)
-                items.append((spec, [int(v) for _, v in g.srcs]))
+                items.append(item)
                 offsets[id(g)] = size
                 size += 1 << (2 * len(g.pos))
             width = thresholds.PROGRAM_BLOCK_WIRES
@@ -118,7 +118,7 @@ class BlockUnitary:
             if any(max(b) - min(b) + 1 != len(b) for b in blocks):
                 new = [order[p] for b in blocks for p in sorted(b)]
                 new += [w for w in order if w not in new]
-                self.steps.append(("relabel", _relabel_src(order, new, n)))
+                self.steps.append(("perm", Monomial(_relabel_src(order, new, n), None)))
                 order = new
                 blocks = _pack([[pos(w) for w in g.pos] for g in mo], width)
             applied = []
@@ -129,7 +129,7 @@ class BlockUnitary:
                 applied.append((lo, k, members))
             self.steps.append(("blocks", applied))
         if canonical and order != list(range(n)):
-            self.steps.append(("relabel", _relabel_src(order, list(range(n)), n)))
+            self.steps.append(("perm", Monomial(_relabel_src(order, list(range(n)), n), None)))
             order = list(range(n))
         self.order_out = order
         # entries: table gates, diagonals, then constant gates, 1 and 0
@@ -174,33 +174,24 @@ class BlockUnitary:
         self.steps = final_steps
         self.index: dict = {}
         self.rindex: dict = {}
-        for k, tabs in tables.items():
-            width = max(t.shape[0] for t in tabs)
-            tabs = [np.vstack([t, np.full((width - t.shape[0], t.shape[1]), self.one)])
-                    for t in tabs]  # fmt: skip
-            ix = np.stack(tabs, 1)  # (S, M, 4**k)
-            self.index[k] = torch.as_tensor(ix, device=plan.device)
-            self.rindex[k] = torch.as_tensor(ix[::-1].copy(), device=plan.device)
+        for k, tabs in tables.items():  # (S, M, 4**k) per block width
+            self.index[k], self.rindex[k] = _gather_index(tabs, self.one, plan.device)
         n_entries = size + 2  # table, constants, 1 and 0
         self.chunked = {k: chunked_index(ix, n_entries) for k, ix in self.index.items()}
         self.perm_tensors = {}
         for i, step in enumerate(self.steps):
-            if step[0] == "perm":
-                mono = step[1]
-                src = torch.as_tensor(mono.src, device=plan.device)
-                inv = torch.empty_like(src)
-                inv[src] = torch.arange(len(src), device=plan.device)
-                ph = None
-                if mono.phase is not None:
-                    ph = torch.as_tensor(mono.phase, device=plan.device)
-                    real = not np.any(np.imag(mono.phase))
-                    ph = (ph.real if real else ph).to(self.rdtype if real else self.cdtype)
-                self.perm_tensors[i] = (src, inv, ph)
-            elif step[0] == "relabel":
-                src = torch.as_tensor(step[1], device=plan.device)
-                inv = torch.empty_like(src)
-                inv[src] = torch.arange(len(src), device=plan.device)
-                self.perm_tensors[i] = (src, inv, None)
+            if step[0] != "perm":
+                continue
+            mono = step[1]
+            src = torch.as_tensor(mono.src, device=plan.device)
+            inv = torch.empty_like(src)
+            inv[src] = torch.arange(len(src), device=plan.device)
+            ph = None
+            if mono.phase is not None:
+                ph = torch.as_tensor(mono.phase, device=plan.device)
+                real = not np.any(np.imag(mono.phase))
+                ph = (ph.real if real else ph).to(self.rdtype if real else self.cdtype)
+            self.perm_tensors[i] = (src, inv, ph)
 
     def _table(self, lo: int, k: int, members: list[Gate], offsets) -> np.ndarray:
         """Gather table (slots, 4**k) of one block on positions lo .. lo + k - 1."""
@@ -235,7 +226,7 @@ class BlockUnitary:
         n = self.n
         for i, step in enumerate(self.steps):
             kind = step[0]
-            if kind in ("perm", "relabel"):
+            if kind == "perm":  # constant gates or a relabelling of the wires
                 src, _, ph = self.perm_tensors[i]
                 saved.append(None)
                 psi = psi.index_select(1, src)
@@ -268,7 +259,7 @@ class BlockUnitary:
         for i in reversed(range(len(self.steps))):
             step = self.steps[i]
             kind = step[0]
-            if kind in ("perm", "relabel"):
+            if kind == "perm":
                 _, inv, ph = self.perm_tensors[i]
                 if ph is not None:
                     g = g * conj(ph)

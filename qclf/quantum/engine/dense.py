@@ -56,7 +56,7 @@ from .fused import (
     outer_sum,
     take,
 )
-from .gates import complex_of
+from .gates import complex_of, parity_signs
 from .kernels import Monomial, _match, apply_contiguous, local_index
 from .plan import Gate
 
@@ -92,17 +92,9 @@ TERMS: dict[str, list[tuple]] = {
 }
 
 
-def _multi_rz_h(k: int) -> np.ndarray:
-    idx = np.arange(1 << k)
-    parity = np.zeros_like(idx)
-    for b in range(k):
-        parity ^= (idx >> b) & 1
-    return -(1 - 2 * parity) / 2
-
-
 def _terms(g: Gate) -> list[tuple] | None:
-    if g.name == "MultiRZ":
-        return [(None, _multi_rz_h(len(g.pos)), 0)]
+    if g.name == "MultiRZ":  # exp(-i t/2 Z...Z): h = -parity signs / 2
+        return [(None, -parity_signs(range(len(g.pos)), len(g.pos)) / 2, 0)]
     return TERMS.get(g.name)
 
 
@@ -178,6 +170,25 @@ def _moments(gates: list[Gate], n: int) -> tuple[list[list[Gate]], list[str]]:
     return moments, kinds
 
 
+def _table_item(g: Gate) -> tuple | None:
+    """``(entry spec, flat_u indices)`` of a parametrised gate the entry table builds (a
+    closed-form gate with scalar weight parameters), else None."""
+    spec = entry_spec(g.name, len(g.pos))
+    if spec is None or not all(k == "u" and v.dim() == 0 for k, v in g.srcs):
+        return None
+    return spec, [int(v) for _, v in g.srcs]
+
+
+def _gather_index(tables: list[np.ndarray], one: int, device) -> tuple:
+    """``(index, rindex)`` (S, M, X) of gather tables padded to one slot count with ``one``
+    (the entry 1); ``rindex`` has the slots reversed (:func:`.fused.gather_prod_backward`)."""
+    width = max(t.shape[0] for t in tables)
+    tables = [np.vstack([t, np.full((width - t.shape[0], t.shape[1]), one)]) for t in tables]
+    index = np.stack(tables, 1)
+    return (torch.as_tensor(index, device=device),
+            torch.as_tensor(index[::-1].copy(), device=device))  # fmt: skip
+
+
 def _diag_spec(moment: list[Gate], n: int) -> tuple[tuple, list[int]]:
     """Entry-table spec of the 2**n phases exp(i sum_g theta_g h_g) of a diagonal moment."""
     dim = 1 << n
@@ -214,13 +225,13 @@ class _Unitary:
             for g in mo:
                 if g.const is not None:
                     continue
-                spec = entry_spec(g.name, len(g.pos))
-                if spec is not None and all(k == "u" and v.dim() == 0 for k, v in g.srcs):
-                    items.append((spec, [int(v) for _, v in g.srcs]))
-                    offsets[id(g)] = size
-                    size += 1 << (2 * len(g.pos))
-                else:
+                item = _table_item(g)
+                if item is None:
                     self.singles.append(g)
+                    continue
+                items.append(item)
+                offsets[id(g)] = size
+                size += 1 << (2 * len(g.pos))
         self.table = None
         if items:
             self.table = EntryTable(items, plan.flat_u_size, torch.float64, plan.device)
@@ -285,12 +296,7 @@ class _Unitary:
             renum = {old: new for new, old in enumerate(used)}
             tables = [tables[i] for i in used]
             self.factors = [(k, renum[v] if k == "moment" else v) for k, v in self.factors]
-            width = max(t.shape[0] for t in tables)
-            tables = [np.vstack([t, np.full((width - t.shape[0], t.shape[1]), self.one)])
-                      for t in tables]  # fmt: skip
-            index = np.stack(tables, 1)  # (S, M, X)
-            self.index = torch.as_tensor(index, device=plan.device)
-            self.rindex = torch.as_tensor(index[::-1].copy(), device=plan.device)
+            self.index, self.rindex = _gather_index(tables, self.one, plan.device)
             n_entries = (self.table.size if self.table is not None else 0) + sum(
                 1 << (2 * len(g.pos)) for g in self.singles
             ) + self.const_entries.shape[0]
@@ -396,28 +402,22 @@ class _Unitary:
         float32 ``cos(theta/2 - pi/2)`` loses the relative precision of small sines."""
         dim = self.dim
         entries = esaved = None
-        low = cdtype if self.complex else rdtype
-        fs = [(k, v.to(low if v.is_complex() else rdtype) if k == "const" else v)
-              for k, v in self.factors]  # fmt: skip
+        fs = self.factors
         if self.index is not None:
-            entries, esaved = self.entries_saving(flat_u, low)
+            entries, esaved = self.entries_saving(flat_u, cdtype if self.complex else rdtype)
             mats = take(entries, self.index).prod(0).reshape(-1, dim, dim)
-            fs = [(k, f if k == "const" else mats[v])
-                  for (k, v), (_, f) in zip(self.factors, fs, strict=True)]  # fmt: skip
+            fs = [(k, v if k == "const" else mats[v]) for k, v in self.factors]
         if psi.shape[0] >= thresholds.PRODUCT_MIN_RATIO * dim and len(fs) > 1:
             prefix = [fs[0][1]]
             for _, f in fs[1:]:
                 prefix.append(_mm_t(prefix[-1].transpose(0, 1), f).transpose(0, 1))
-            w = prefix[-1].to(low if prefix[-1].is_complex() else rdtype)
-            tape.append(("W", self, entries, esaved, fs, prefix, psi, w))
-            return _mm_t(psi, w)
-        ins, lows = [], []
+            tape.append(("W", self, entries, esaved, fs, prefix, psi))
+            return _mm_t(psi, prefix[-1])
+        ins = []
         for _, f in fs:
-            f = f.to(cdtype if f.is_complex() else rdtype)
             ins.append(psi)
-            lows.append(f)
             psi = _mm_t(psi, f)
-        tape.append(("seq", self, entries, esaved, fs, ins, lows))
+        tape.append(("seq", self, entries, esaved, fs, ins))
         return psi
 
     def backward(self, item, g, gu):
@@ -425,9 +425,9 @@ class _Unitary:
         entries, esaved, fs = item[2], item[3], item[4]
         need = gu is not None and self.index is not None
         grads: dict[int, torch.Tensor] = {}
-
         if item[0] == "W":
-            prefix, psi_in, w = item[5], item[6], item[7]
+            prefix, psi_in = item[5], item[6]
+            w = prefix[-1]
             gw = outer_sum(g, psi_in) if need else None
             if psi_in.is_complex():
                 g = _mm_t(g, w.conj().transpose(0, 1))
@@ -443,10 +443,10 @@ class _Unitary:
                     if k > 0:
                         gw = _mm_t(f.conj().transpose(0, 1), gw.transpose(0, 1))
         else:
-            ins, lows = item[5], item[6]
+            ins = item[5]
             for k in reversed(range(len(fs))):
-                kind = fs[k][0]
-                f, psi_in = lows[k], ins[k]
+                kind, f = fs[k]
+                psi_in = ins[k]
                 if need and kind == "moment":
                     grads[self.factors[k][1]] = outer_sum(g, psi_in)
                 if psi_in.is_complex():
@@ -468,7 +468,7 @@ class _Unitary:
         if self.table is not None:
             e, saved = self.table.build_saving(flat_u)
             parts.append(e.to(dtype))
-        parts.append(self.const_entries.to(dtype))
+        parts.append(self.const_entries)
         return (torch.cat(parts) if len(parts) > 1 else parts[0]), saved
 
     @property
@@ -565,7 +565,7 @@ class DenseProgram:
     def __init__(self, n: int):
         self.n = n
         self.prep_cols = None  # flat_b columns of the first RY/RX per wire
-        self.prep_table = None
+        self.prep_wire_list: list[int] = []
         self.segments: list[tuple] = []  # (_Unitary, _Phases | None)
 
     @classmethod
@@ -659,21 +659,8 @@ class DenseProgram:
             seen.update(g.pos)
         if not first:
             return gates
-        n = self.n
         wires = sorted(first)
         self.prep_cols = torch.stack([first[w].srcs[0][1] for w in wires]).to(plan.device)
-        # table (n, 2**n) into the flattened (B, 2 * len(wires) + 2) tensor [c, s, ..., 1, 0]
-        one, zero = 2 * len(wires), 2 * len(wires) + 1
-        idx = np.arange(1 << n)
-        table = np.empty((n, 1 << n), dtype=np.int64)
-        for p in range(n):
-            bit = (idx >> (n - 1 - p)) & 1
-            table[p] = 2 * wires.index(p) + bit if p in first else np.where(bit, zero, one)
-        self.prep_table = torch.as_tensor(table, device=plan.device)
-        bits = np.stack([(idx >> (n - 1 - p)) & 1 for p in range(n)])  # (n, 2**n)
-        sel = np.stack([bits == 0, bits == 1], -1).astype(np.float64)  # (n, 2**n, 2)
-        self.prep_sel = torch.as_tensor(sel[wires], device=plan.device).to(plan.rdtype)
-        self.prep_wires = torch.as_tensor(wires, device=plan.device)
         self.prep_wire_list = list(wires)
         rest: list[Gate] = []
         sdg = np.diag([1, -1j])
@@ -782,18 +769,12 @@ class DenseProgram:
         gcs = torch.cat(out, 2).transpose(1, 2)  # (B, wires, 2): d/d cos, d/d sin
         return (gcs[..., 1] * half.cos() - gcs[..., 0] * half.sin()) / 2
 
-    def _one_zero(self, like):
-        return torch.tensor([1.0, 0.0], dtype=like.dtype, device=like.device)
-
     def final_state_autograd(self, bound: Bound) -> torch.Tensor:
         """:meth:`final_state` recorded by autograd (gates built one by one are in it)."""
         n, dim = self.n, 1 << self.n
         if self.prep_cols is not None:
             half = bound.flat_b[:, self.prep_cols] / 2
-            cs = torch.stack([torch.cos(half), torch.sin(half)], 2).reshape(half.shape[0], -1)
-            extra = torch.tensor([1.0, 0.0], dtype=cs.dtype, device=cs.device)
-            cs = torch.cat([cs, extra.expand(cs.shape[0], 2)], 1)
-            psi = cs[:, self.prep_table].prod(1)  # (B, 2**n)
+            psi = self._suffix_states(torch.stack([half.cos(), half.sin()], 2))[0]
         else:
             psi = None
         for unitary, phases in self.segments:

@@ -17,6 +17,8 @@ from __future__ import annotations
 import numpy as np
 import torch
 
+from .gates import parity_signs
+
 _HPI = np.pi / 2
 
 
@@ -65,10 +67,7 @@ def _controlled(name: str) -> tuple[np.ndarray, ...]:
 def _multi_rz(k: int) -> tuple[np.ndarray, ...]:
     dim = 1 << k
     idx = np.arange(dim)
-    parity = np.zeros_like(idx)
-    for bit in range(k):
-        parity ^= (idx >> bit) & 1
-    z = 1 - 2 * parity
+    z = parity_signs(range(k), k)
     scale, b = np.zeros(dim * dim), np.zeros((1, dim * dim))
     diag = idx * dim + idx
     scale[diag] = 1

@@ -262,13 +262,13 @@ class MeasurementPlan:
         return gates
 
     # ----------------------------------------------------------------------- evaluate
-    def frame_values(self, psi, bound, prerotated: bool) -> list[torch.Tensor]:
+    def frame_values(self, psi, bound, prerotated: bool, frames=None) -> list[torch.Tensor]:
         """Per frame: (b, T) Pauli-word expectations, or (b, 2**k) probabilities.
 
         ``psi``: the canonical state (b, 2**n), real or complex."""
         n = self.n
         out = []
-        for f in self.frames:
+        for f in self.frames if frames is None else frames:
             if f.diag is not None:
                 st = psi
                 for g in f.diag:
@@ -295,12 +295,8 @@ class MeasurementPlan:
 
     def evaluate_stacked(self, psi, bound, batched: bool, prerotated: bool, batch: int):
         """All results as one (B, T) tensor ((T,) unbatched); requires :attr:`stack_terms`."""
-        (fi,) = {self.items[0].sentence.terms[0][0]}
-        frames, self.frames = self.frames, [self.frames[fi]]
-        try:
-            (values,) = self.frame_values(psi, bound, prerotated)
-        finally:
-            self.frames = frames
+        fi = self.items[0].sentence.terms[0][0]
+        (values,) = self.frame_values(psi, bound, prerotated, [self.frames[fi]])
         cols = self.stack_terms
         if cols != list(range(values.shape[1])):
             idx = bound.const(("stack", tuple(cols)), lambda: np.asarray(cols), torch.long)
