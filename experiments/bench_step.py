@@ -8,6 +8,12 @@ wall and process CPU time (the fair figure on a shared machine). Targets (issue 
 
     nice python experiments/bench_step.py                 # both pairs, batch 64
     nice python experiments/bench_step.py --batch 128 --steps 5
+    nice python experiments/bench_step.py --data mnist --data-dir ../shared/data
+
+``--data random`` (default) uses uniform random pixels, the issue's protocol: no patch is blank,
+so ``Quanv2d``'s sharing of blank patches never applies. ``--data mnist`` (or any registered
+28x28 grey data set) times the first ``--batch`` training images instead, as a training run
+sees them.
 """
 
 from __future__ import annotations
@@ -42,18 +48,31 @@ def _stepper(model: torch.nn.Module, x: torch.Tensor, y: torch.Tensor, steps: in
     return run
 
 
+def _batch(data: str, data_dir: str | None, batch: int) -> tuple[torch.Tensor, torch.Tensor]:
+    if data == "random":
+        gen = torch.Generator().manual_seed(0)
+        return (torch.rand(batch, 1, 28, 28, generator=gen),
+                torch.randint(0, 10, (batch,), generator=gen))  # fmt: skip
+    ds = qclf.load_dataset(data, "train", data_dir=data_dir)
+    x, y = ds[torch.arange(batch)]
+    if tuple(x.shape[1:]) != (1, 28, 28) or int(y.max()) >= 10:
+        raise SystemExit(f"--data {data}: need 1x28x28 images in 10 classes, got "
+                         f"{tuple(x.shape[1:])} and labels up to {int(y.max())}")
+    return x, y
+
+
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
     ap.add_argument("--batch", type=int, default=64)
     ap.add_argument("--steps", type=int, default=10, help="steps per timed round")
     ap.add_argument("--json", type=Path, help="also write the rows to this JSON file")
+    ap.add_argument("--data", default="random", help="'random' pixels or a 28x28 data set name")
+    ap.add_argument("--data-dir", help="where the data set's files are (qclf.load_dataset)")
     args = ap.parse_args(argv)
     torch.set_num_threads(1)
     print_header("qclf training-step benchmark",
-                 f"batch {args.batch}, {args.steps} steps per round")  # fmt: skip
-    gen = torch.Generator().manual_seed(0)
-    x = torch.rand(args.batch, 1, 28, 28, generator=gen)
-    y = torch.randint(0, 10, (args.batch,), generator=gen)
+                 f"batch {args.batch}, {args.steps} steps per round, data {args.data}")  # fmt: skip
+    x, y = _batch(args.data, args.data_dir, args.batch)
     rows = []
     for hybrid, twin in PAIRS:
         torch.manual_seed(0)

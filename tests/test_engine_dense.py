@@ -7,6 +7,8 @@ with respect to inputs and weights.
 
 from __future__ import annotations
 
+from unittest import mock
+
 import numpy as np
 import pennylane as qml
 import pytest
@@ -26,6 +28,16 @@ def _dense_programs(layer) -> list:
 
 
 def _compare(circuit, weight_shapes, x, seed=0):
+    with mock.patch.object(DenseProgram, "final_state", autospec=True,
+                           side_effect=DenseProgram.final_state) as used:  # fmt: skip
+        new = _compare_values(circuit, weight_shapes, x, seed)
+    programs = _dense_programs(new)
+    assert programs and all(p is not None for p in programs), "no program compiled"
+    assert used.call_count > 0, "general schedule was used"
+    return new
+
+
+def _compare_values(circuit, weight_shapes, x, seed=0):
     torch.manual_seed(seed)
     ref = qml.qnn.TorchLayer(circuit, weight_shapes)
     new = TorchLayer(circuit, weight_shapes, strict=True)
@@ -43,8 +55,6 @@ def _compare(circuit, weight_shapes, x, seed=0):
     for name, p in ref.named_parameters():
         q = dict(new.named_parameters())[name]
         np.testing.assert_allclose(q.grad.numpy(), p.grad.numpy(), atol=TOL, rtol=0)
-    programs = _dense_programs(new)
-    assert programs and all(p is not None for p in programs), "general schedule was used"
     return new
 
 
@@ -193,6 +203,22 @@ def test_fused_backward_equals_autograd_of_the_same_program():
         grads.append((gx, gw))
     np.testing.assert_allclose(grads[0][0], grads[1][0], atol=1e-12)
     np.testing.assert_allclose(grads[0][1], grads[1][1], atol=1e-12)
+
+
+@pytest.mark.parametrize("n", [3, 7])
+def test_large_batches_take_the_program_only_with_batched_gates_inside(monkeypatch, n):
+    """Above the batch ratio a circuit whose only batched gates form the product state runs on
+    the general schedule (one fused unitary); IQP's batched phases stay on the program."""
+    from qclf.quantum.engine import thresholds
+
+    monkeypatch.setattr(thresholds, "DENSE_MAX_BATCH_RATIO", 1)
+    monkeypatch.setattr(thresholds, "PROGRAM_BLOCK_MAX_BATCH_RATIO", 1)
+    x = torch.rand((2 << n) + 3, n, generator=torch.Generator().manual_seed(6))
+    _compare(_qnode(n, _template("iqp", n)[0]), {"weights": (2, n)}, x)
+    with mock.patch.object(DenseProgram, "final_state", autospec=True,
+                           side_effect=DenseProgram.final_state) as used:  # fmt: skip
+        _compare_values(_qnode(n, _sel), {"weights": (2, n, 3)}, x)
+    assert used.call_count == 0
 
 
 def test_wide_circuits_use_the_general_schedule():

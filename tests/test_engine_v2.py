@@ -292,6 +292,7 @@ def test_shots_sampled_estimates_and_parameter_shift_gradients():
     y1 = new(x)
     torch.manual_seed(5)
     assert torch.equal(y1, new(x))  # seeded by torch's generator
+    assert not new.analytic and TorchLayer(ref.qnode, {"w": (1, 3, 3)}).analytic
 
 
 def test_shots_with_var_fall_back_or_raise_in_strict_mode():

@@ -215,6 +215,59 @@ def test_quanv_accepts_leading_dims_and_validates():
         layer(torch.rand(2, 1, 1, 1))
 
 
+
+def _batch_sizes(layer: Quanv2d) -> list[int]:
+    """Records the number of circuits each call of the layer's first filter runs."""
+    sizes: list[int] = []
+    layer.filters[0].register_forward_hook(lambda m, args, out: sizes.append(args[0].shape[0]))
+    return sizes
+
+
+def _blank_images(dtype=torch.float64) -> torch.Tensor:
+    x = torch.rand(3, 1, 8, 8, dtype=dtype, generator=torch.Generator().manual_seed(0))
+    x[:, :, :4] = 0  # blank top half
+    x[1] = 0  # one blank image
+    return x
+
+
+def test_quanv_shares_blank_patches_exactly():
+    x = _blank_images()
+    shared = Quanv2d(1, 4, 2, 2, padding=1).double()
+    plain = Quanv2d(1, 4, 2, 2, padding=1, reuse_blank=False).double()
+    plain.load_state_dict(shared.state_dict())
+    sizes = _batch_sizes(shared)
+    outs = []
+    for layer in (shared, plain):
+        out = layer(x)
+        (out * torch.arange(out.numel(), dtype=out.dtype).reshape(out.shape).cos()).sum().backward()
+        outs.append((out.detach(), layer.filters[0].weights.grad.clone()))
+    patches = torch.nn.functional.unfold(x, 2, padding=1, stride=2).transpose(1, 2).reshape(-1, 4)
+    live = int((patches != 0).any(1).sum())
+    assert sizes == [live + 1] and live + 1 < patches.shape[0] // 2
+    torch.testing.assert_close(outs[0][0], outs[1][0], rtol=0, atol=1e-12)
+    torch.testing.assert_close(outs[0][1], outs[1][1], rtol=0, atol=1e-10)
+
+
+def test_quanv_runs_every_patch_when_inputs_need_gradients_or_shots_or_few_are_blank(
+    monkeypatch,
+):
+    x = _blank_images()
+    shared = Quanv2d(1, 4, 2, 2).double()
+    plain = Quanv2d(1, 4, 2, 2, reuse_blank=False).double()
+    plain.load_state_dict(shared.state_dict())
+    sizes = _batch_sizes(shared)
+    grads = []
+    for layer in (shared, plain):
+        xi = x.clone().requires_grad_(True)
+        layer(xi).pow(2).sum().backward()
+        grads.append(xi.grad)
+    torch.testing.assert_close(grads[0], grads[1], rtol=0, atol=1e-12)
+    shared(torch.rand(2, 1, 8, 8, dtype=torch.float64))  # nothing blank
+    monkeypatch.setattr(type(shared.filters[0]), "analytic", property(lambda self: False))
+    shared(x)  # finite shots: every circuit samples on its own
+    assert sizes == [3 * 16, 2 * 16, 3 * 16]
+
+
 # --- QCNN ------------------------------------------------------------------------------
 
 

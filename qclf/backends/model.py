@@ -151,6 +151,7 @@ def on_backend(model: nn.Module, backend: Backend) -> Iterator[list[str]]:
         if isinstance(module, qml.qnn.TorchLayer):
             patch(module, "_evaluate_qnode",
                   lambda x, layer=module: run_layers(backend, [layer], [x])[0])
+            patch(module, "_qclf_backend", backend)  # estimates now: not `analytic`
         elif isinstance(module, ParallelCircuits):
             patch(module, "forward", lambda x, m=module: _parallel_forward(m, backend, x))
     from qclf.cutting import reconstruct as cutting_module

@@ -18,6 +18,10 @@ from qclf.quantum import TorchLayer
 
 MAX_QUBITS = 20
 
+#: blank patches are shared only when at most this fraction of the patches is not blank:
+#: finding them costs ~0.2 ms per 12,544 patches, a 4-qubit circuit ~0.4 us per patch.
+BLANK_MAX_LIVE = 0.9
+
 
 def qubits_for_patch(encoding: str, patch_size: int) -> int:
     """The fewest qubits on which ``encoding`` takes a whole patch."""
@@ -42,6 +46,13 @@ class Quanv2d(QuantumLayer):
     The defaults (RY(π·x) encoding, ``quanv_block`` ansatz, ⟨Z⟩) are S2's layer;
     ``Quanv2d(1, 4, 2, 2, ansatz="random_layer", trainable=False)`` is PennyLane's demo.
 
+    Blank patches (all zeros: image background, padding) are simulated once per call and their
+    result is shared (``reuse_blank``): three quarters of MNIST's 2x2 patches are blank. This is
+    exact — every blank patch runs the same circuit — and the weight gradient of the shared
+    circuit is the sum over the blank patches, as it would be circuit by circuit. It is skipped
+    when the input needs its own gradient (each patch's input gradient differs), with finite
+    shots (each circuit gets its own shot noise), and when few patches are blank.
+
     Args:
         in_channels, out_channels, kernel_size, stride, padding: as ``nn.Conv2d`` (zero padding).
         ansatz: catalogue ansatz run on every patch.
@@ -49,6 +60,7 @@ class Quanv2d(QuantumLayer):
         depth, encoding, encoding_kw, ansatz_kw, measurement: as :func:`circuits.build_qnode`.
         n_qubits: default, the fewest qubits the encoding needs for one patch.
         seed: seeds the fixed weights (``trainable=False``).
+        reuse_blank: simulate blank patches once per call (see above).
 
     Shape:
         ``(..., C_in, H, W)`` → ``(..., C_out, H_out, W_out)`` with
@@ -72,8 +84,10 @@ class Quanv2d(QuantumLayer):
         measurement: str | Sequence[str] = "Z",
         n_qubits: int | None = None,
         seed: int = 0,
+        reuse_blank: bool = True,
     ) -> None:
         super().__init__()
+        self.reuse_blank = reuse_blank
         if in_channels < 1 or out_channels < 1:
             raise ValueError(f"channels must be positive, got {in_channels}, {out_channels}")
         self.in_channels, self.out_channels = in_channels, out_channels
@@ -141,9 +155,28 @@ class Quanv2d(QuantumLayer):
         images = x.reshape(-1, self.in_channels, height, width)
         patches = F.unfold(images, self.kernel_size, padding=self.padding, stride=self.stride)
         patches = patches.transpose(1, 2).reshape(-1, self.patch_size)  # (B·L, C·k·k)
-        out = torch.cat([f(patches) for f in self.filters], dim=-1)[:, : self.out_channels]
+        out = self._run_filters(patches)
         out = out.reshape(-1, h_out, w_out, self.out_channels).permute(0, 3, 1, 2)
         return out.reshape(*lead, self.out_channels, h_out, w_out)
+
+    def _run_filters(self, patches: torch.Tensor) -> torch.Tensor:
+        """(patches, out_channels): every filter on every patch, blank patches once."""
+        live = None
+        if (self.reuse_blank and not (torch.is_grad_enabled() and patches.requires_grad)
+                and patches.shape[0] > 1 and all(f.analytic for f in self.filters)):  # fmt: skip
+            live = (patches != 0).any(1)
+            n_live = int(live.sum())
+            if n_live > BLANK_MAX_LIVE * patches.shape[0]:
+                live = None
+        if live is None:
+            return torch.cat([f(patches) for f in self.filters], dim=-1)[:, : self.out_channels]
+        idx = live.nonzero()[:, 0]
+        rows = torch.cat([patches.new_zeros(1, patches.shape[1]), patches.index_select(0, idx)])
+        out = torch.cat([f(rows) for f in self.filters], dim=-1)[:, : self.out_channels]
+        # row 0 is the blank patch: every blank patch reads it (its gradients add up there)
+        where = torch.zeros(patches.shape[0], dtype=torch.long, device=patches.device)
+        where[idx] = torch.arange(1, idx.shape[0] + 1, device=patches.device)
+        return out.index_select(0, where)
 
     def classical_twin(self) -> nn.Module:
         """A conv block with the same output shape and ≈ the trainable parameters.

@@ -130,6 +130,13 @@ class TorchLayer(qml.qnn.TorchLayer):
             return "the QNode carries transforms"
         return None
 
+    @property
+    def analytic(self) -> bool:
+        """True when the layer returns exact expectations (no finite shots, not running on a
+        backend: :func:`qclf.backends.on_backend`): equal inputs then give equal outputs, which
+        callers may exploit (:class:`qclf.layers.Quanv2d`)."""
+        return self._shots() is None and self.__dict__.get("_qclf_backend") is None
+
     def _shots(self):
         """The QNode's (or its device's) ``Shots`` if finite, else None."""
         qnode = self.qnode

@@ -675,6 +675,12 @@ class DenseProgram:
 
     # --------------------------------------------------------------------------- run
     @property
+    def has_phases(self) -> bool:
+        """Batched gates after the product state (IQP, QAOA, re-uploading): the general schedule
+        would apply them gate by gate to the whole batch (``thresholds.DENSE_MAX_BATCH_RATIO``)."""
+        return any(ph is not None for _, ph in self.segments)
+
+    @property
     def fusable(self) -> bool:
         """Every parameter enters through the entry table, phases or the product state (the
         block mode of wider registers always is)."""

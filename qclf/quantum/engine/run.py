@@ -29,9 +29,9 @@ def run_plan(plan: CircuitPlan, ops: Sequence | None, *, fuse: bool = True,
         gates = plan.gates(ops)
         batched = bound.batch is not None or any(g.batched for g in gates)
         batch = bound.batch or 1
-        if ("memory checked", batch) not in plan.consts:
+        if batch > plan.consts.get("memory checked", 0):  # smaller batches need less
             check_memory(plan.n, batch, plan.rdtype, plan.device)
-            plan.consts[("memory checked", batch)] = True
+            plan.consts["memory checked"] = batch
         mplan = plan.measurements
         if shots is not None:
             check_shot_plan(plan)
@@ -43,10 +43,12 @@ def run_plan(plan: CircuitPlan, ops: Sequence | None, *, fuse: bool = True,
 
             return list(ShotEstimates.apply(runner, bound.flat_u, bound.flat_b))
         dense = None
-        ratio = (thresholds.DENSE_MAX_BATCH_RATIO if plan.n <= thresholds.DENSE_MAX_WIRES
-                 else thresholds.PROGRAM_BLOCK_MAX_BATCH_RATIO)  # fmt: skip
-        if fuse and batch <= ratio * (1 << plan.n):
+        if fuse and plan.n <= thresholds.PROGRAM_MAX_WIRES:
             dense = _dense_program(plan, gates)
+            ratio = (thresholds.DENSE_MAX_BATCH_RATIO if plan.n <= thresholds.DENSE_MAX_WIRES
+                     else thresholds.PROGRAM_BLOCK_MAX_BATCH_RATIO)  # fmt: skip
+            if dense is not None and batch > ratio << plan.n and not dense.has_phases:
+                dense = None  # one fused unitary on the general schedule costs no more
         if dense is not None:
             psi = dense.final_state(bound)
         else:

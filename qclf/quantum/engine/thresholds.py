@@ -56,11 +56,16 @@ DENSE_MAX_WIRES = 6
 #: 7.4 / 22.3.
 DENSE_MAX_GATHER = 1 << 17
 
-#: ... and for batches of at most this many times 2**n circuits (above, the state kernels of
-#: the general schedule are as fast or faster): 4-qubit quanvolution, process CPU ms fwd+bwd,
-#: general / program, at 12,544 circuits (784 x 16) 12.4 / 13.4 and 13.6 / 12.7 (two runs),
-#: at 200,704 119 / 130 (2026-12-01).
-DENSE_MAX_BATCH_RATIO = 64
+#: ... and for batches of at most this many times 2**n circuits when its only batched gates
+#: are the product state's (above, the general schedule's one fused unitary costs as much);
+#: programs with batched gates inside (IQP, QAOA, re-uploading) run at every batch size.
+#: Process CPU ms fwd+bwd, general / program (2026-12-01, interleaved, median of 5-7):
+#: 4-qubit quanvolution at 1,024 / 2,048 / 4,096 / 8,192 / 12,544 / 32,768 circuits: 4.0 / 2.5,
+#: 4.0 / 2.9, 6.2 / 4.1, 7.9 / 7.7, 9.0 / 9.0, 18.1 / 19.8 (at 200,704: 119 / 130); SEL(3) 5
+#: qubits at 4,096 and 16,384: 6.2 / 6.3, 20.5 / 20.9. With batched gates inside: QAOA 6 qubits
+#: at 8,192 and 32,768: 138 / 54, 527 / 208; IQP + SEL 6 qubits at 8,192: 143 / 36; 8 qubits
+#: on blocks at 2,048: IQP + SEL 217 / 62, QAOA 197 / 101; IQP + SEL at 8,192: 1006 / 348.
+DENSE_MAX_BATCH_RATIO = 512
 
 
 #: the small-register program multiplies a segment's moment matrices into one unitary before
@@ -77,8 +82,9 @@ PRODUCT_MIN_RATIO = 2
 PROGRAM_MAX_WIRES = 12
 PROGRAM_BLOCK_WIRES = 4
 
-#: ... for batches of at most this many times 2**n (above, the general schedule's one
-#: whole-register unitary per weight-only run, applied with one GEMM, costs less than block
-#: steps on every circuit): process CPU ms fwd+bwd, general / blocks (2026-12-01): SEL(3)
-#: 8 qubits at 64: 4.7 / 3.4; 12 qubits at 256: 207 / 186; 8-qubit QCNN at 512: 37 / 88.
+#: ... for batches of at most this many times 2**n when only the product state is batched
+#: (above, the general schedule's one whole-register unitary per weight-only run, applied with
+#: one GEMM, costs less than block steps; with batched gates inside, see
+#: DENSE_MAX_BATCH_RATIO): process CPU ms fwd+bwd, general / blocks (2026-12-01): SEL(3) 8
+#: qubits at 64: 4.7 / 3.4; 12 qubits at 256: 207 / 186; 8-qubit QCNN at 512: 37 / 88.
 PROGRAM_BLOCK_MAX_BATCH_RATIO = 1
