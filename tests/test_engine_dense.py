@@ -206,6 +206,31 @@ def test_fused_backward_equals_autograd_of_the_same_program():
 
 
 @pytest.mark.parametrize("n", [3, 7])
+def test_constant_gates_before_the_encoding_join_the_product_state(n):
+    """H then RY (the QCNN's hadamard_angle), S then RX, T then H then RY: still a product
+    state of the encodings, with no batched phases left."""
+
+    def body(inputs, weights):
+        for w in range(n):
+            if w % 3 == 0:
+                qml.Hadamard(wires=w)
+                qml.RY(inputs[..., w], wires=w)
+            elif w % 3 == 1:
+                qml.S(wires=w)
+                qml.RX(inputs[..., w], wires=w)
+            else:
+                qml.T(wires=w)
+                qml.Hadamard(wires=w)
+                qml.RY(inputs[..., w], wires=w)
+        qml.BasicEntanglerLayers(weights, wires=range(n))
+
+    x = torch.rand(5, n, generator=torch.Generator().manual_seed(9)) * 3
+    layer = _compare(_qnode(n, body), {"weights": (2, n)}, x)
+    (prog,) = _dense_programs(layer)
+    assert prog.prep_wire_list == list(range(n)) and not prog.has_phases
+
+
+@pytest.mark.parametrize("n", [3, 7])
 def test_large_batches_take_the_program_only_with_batched_gates_inside(monkeypatch, n):
     """Above the batch ratio a circuit whose only batched gates form the product state runs on
     the general schedule (one fused unitary); IQP's batched phases stay on the program."""

@@ -64,6 +64,7 @@ _H = np.array([[1, 1], [1, -1]]) / np.sqrt(2)
 _SH = np.array([[1, 0], [0, 1j]]) @ _H  # S H: S H Z (S H)^dagger = Y
 _Z = np.array([-0.5, 0.5])
 _I2 = np.eye(2)
+_J = np.array([[0.0, -1.0], [1.0, 0.0]])  # RY(t) = cos(t/2) I + sin(t/2) J
 
 
 def _on_target(m):
@@ -648,29 +649,44 @@ class DenseProgram:
         return prog
 
     def _product_state(self, gates: list[Gate], plan) -> list[Gate]:
-        """Take the first batched RX/RY of each wire (before anything else on it) into the
-        product state; a first RX leaves its S^dagger as the wire's first remaining gate."""
+        """Take the first batched RX/RY of each wire, after nothing but constant single-qubit
+        gates ``V`` on it (``H`` of ``hadamard_angle``), into the product state. Since
+        ``RY(t) V|0> = M RY(t)|0>`` with ``M = [v, J v]`` (``v = V|0>``, ``J`` the quarter
+        turn) and ``RX(t) = S^dagger RY(t) S``, the constant ``M`` (``S^dagger`` for a lone RX)
+        becomes the wire's first remaining gate and the product state stays real."""
         first: dict[int, Gate] = {}
-        seen: set[int] = set()
+        lead: dict[int, list[Gate]] = {}
+        closed: set[int] = set()
         for g in gates:
-            if (len(g.pos) == 1 and g.pos[0] not in seen and g.batched and g.name in ("RX", "RY")
-                    and g.srcs[0][0] == "b" and g.srcs[0][1].dim() == 0):  # fmt: skip
-                first[g.pos[0]] = g
-            seen.update(g.pos)
+            p = g.pos[0] if len(g.pos) == 1 else None
+            if p is not None and p not in closed:
+                if not g.batched and g.const is not None:
+                    lead.setdefault(p, []).append(g)
+                    continue
+                if (g.batched and g.name in ("RX", "RY") and g.srcs[0][0] == "b"
+                        and g.srcs[0][1].dim() == 0):  # fmt: skip
+                    first[p] = g
+            closed.update(g.pos)
         if not first:
             return gates
         wires = sorted(first)
         self.prep_cols = torch.stack([first[w].srcs[0][1] for w in wires]).to(plan.device)
         self.prep_wire_list = list(wires)
+        absorbed = {id(g) for g in first.values()}
         rest: list[Gate] = []
-        sdg = np.diag([1, -1j])
         for w in wires:
-            if first[w].name == "RX":
-                g = Gate("Sdg", (w,), False)
-                g.const = _const_tensor(sdg, plan)
+            v = np.array([1.0, 0.0], dtype=complex)
+            for g in lead.get(w, []):
+                v = g.const.detach().cpu().numpy().astype(complex) @ v
+                absorbed.add(id(g))
+            s = np.diag([1, 1j]) if first[w].name == "RX" else np.eye(2)
+            sv = s @ v
+            m = s.conj().T @ np.stack([sv, _J @ sv], 1)
+            if not np.allclose(m, np.eye(2), atol=1e-15):
+                g = Gate("prep", (w,), False)
+                g.const = _const_tensor(m, plan)
                 rest.append(g)
-        firsts = {id(g) for g in first.values()}
-        rest.extend(g for g in gates if id(g) not in firsts)
+        rest.extend(g for g in gates if id(g) not in absorbed)
         return rest
 
     # --------------------------------------------------------------------------- run

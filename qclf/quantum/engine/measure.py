@@ -293,10 +293,17 @@ class MeasurementPlan:
             out.append(_SquaresTimes.apply(flat, s))  # (re, im) summed inside the GEMM
         return out
 
-    def evaluate_stacked(self, psi, bound, batched: bool, prerotated: bool, batch: int):
-        """All results as one (B, T) tensor ((T,) unbatched); requires :attr:`stack_terms`."""
+    def evaluate_stacked(self, psi, bound, batched: bool, prerotated: bool, batch: int,
+                         values: list[torch.Tensor] | None = None):
+        """All results as one (B, T) tensor ((T,) unbatched); requires :attr:`stack_terms`.
+        ``values``: the frames' values when they were computed without a state (``psi``
+        None, :mod:`.product_unitary`)."""
         fi = self.items[0].sentence.terms[0][0]
-        (values,) = self.frame_values(psi, bound, prerotated, [self.frames[fi]])
+        if values is None:
+            values = self.frame_values(psi, bound, prerotated, [self.frames[fi]])
+        else:
+            values = [values[fi]]
+        (values,) = values
         cols = self.stack_terms
         if cols != list(range(values.shape[1])):
             idx = bound.const(("stack", tuple(cols)), lambda: np.asarray(cols), torch.long)
@@ -306,8 +313,12 @@ class MeasurementPlan:
             values = values.expand(batch, -1)
         return values if batched else values[0]
 
-    def evaluate(self, psi, bound, batched: bool, prerotated: bool, batch: int):
-        values = self.frame_values(psi, bound, prerotated)
+    def evaluate(self, psi, bound, batched: bool, prerotated: bool, batch: int,
+                 values: list[torch.Tensor] | None = None):
+        """Every result, shaped as PennyLane returns it; ``values`` as in
+        :meth:`evaluate_stacked` (then no item may need the state's probabilities)."""
+        if values is None:
+            values = self.frame_values(psi, bound, prerotated)
         cache: dict = {}
 
         def probs():
@@ -315,7 +326,8 @@ class MeasurementPlan:
                 cache["p"] = probs_from_state(as_pair(psi))
             return cache["p"]
 
-        like = torch.zeros(psi.shape[0], dtype=bound.rdtype, device=psi.device)
+        ref = psi if psi is not None else values[0]
+        like = torch.zeros(ref.shape[0], dtype=bound.rdtype, device=ref.device)
         results = []
         for item in self.items:
             r = item.evaluate(values, probs, like).to(bound.rdtype)

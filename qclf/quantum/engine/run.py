@@ -13,6 +13,7 @@ from .dense import DenseProgram
 from .execute import final_state
 from .guard import check_memory
 from .plan import CircuitPlan, PlanCache
+from .product_unitary import ProductUnitary
 from .shots import ShotEstimates, check_shot_plan, sampled_results
 
 
@@ -45,6 +46,13 @@ def run_plan(plan: CircuitPlan, ops: Sequence | None, *, fuse: bool = True,
         dense = None
         if fuse and plan.n <= thresholds.PROGRAM_MAX_WIRES:
             dense = _dense_program(plan, gates)
+            if batch >= thresholds.PRODUCT_MIN_BATCH_RATIO << plan.n:
+                form = _product_unitary(plan, dense)
+                if form is not None:
+                    values = [form.values(bound)]
+                    if stacked and mplan.stack_terms is not None:
+                        return mplan.evaluate_stacked(None, bound, batched, True, batch, values)
+                    return mplan.evaluate(None, bound, batched, True, batch, values)
             ratio = (thresholds.DENSE_MAX_BATCH_RATIO if plan.n <= thresholds.DENSE_MAX_WIRES
                      else thresholds.PROGRAM_BLOCK_MAX_BATCH_RATIO)  # fmt: skip
             if dense is not None and batch > ratio << plan.n and not dense.has_phases:
@@ -56,6 +64,13 @@ def run_plan(plan: CircuitPlan, ops: Sequence | None, *, fuse: bool = True,
         if stacked and mplan.stack_terms is not None:
             return mplan.evaluate_stacked(psi, bound, batched, bool(mplan.rotation), batch)
         return mplan.evaluate(psi, bound, batched, prerotated=bool(mplan.rotation), batch=batch)
+
+
+def _product_unitary(plan: CircuitPlan, dense: DenseProgram | None) -> ProductUnitary | None:
+    """The program as product state + one unitary + Z-words, if it is (:mod:`.product_unitary`)."""
+    if "product unitary" not in plan.consts:
+        plan.consts["product unitary"] = ProductUnitary.compile(dense, plan.measurements, plan)
+    return plan.consts["product unitary"]
 
 
 def _dense_program(plan: CircuitPlan, gates) -> DenseProgram | None:

@@ -88,3 +88,17 @@ PROGRAM_BLOCK_WIRES = 4
 #: DENSE_MAX_BATCH_RATIO): process CPU ms fwd+bwd, general / blocks (2026-12-01): SEL(3) 8
 #: qubits at 64: 4.7 / 3.4; 12 qubits at 256: 207 / 186; 8-qubit QCNN at 512: 37 / 88.
 PROGRAM_BLOCK_MAX_BATCH_RATIO = 1
+
+#: a program of the form product state + one weight-only unitary + Z-word expectations runs
+#: batch-minor in chunks (:mod:`.product_unitary`) for batches of at least this many times
+#: 2**n. Process CPU ms fwd+bwd, previous path / chunked, interleaved, median of 5
+#: (2026-12-01): 4-qubit quanvolution at 512 / 1,024 / 3,132 / 12,544 / 200,704 circuits:
+#: 1.26 / 1.25, 1.86 / 2.23, 2.74 / 2.08, 7.28 / 4.82, 129 / 65; SEL(3) 5 qubits at 64 / 256 /
+#: 1,024 / 4,096: 1.31 / 1.51, 1.58 / 1.62, 2.52 / 2.46, 6.65 / 5.98; batch 1: 1.13 / 1.23.
+PRODUCT_MIN_BATCH_RATIO = 128
+
+#: ... PRODUCT_CHUNK circuits per chunk: below ~8k the per-chunk operations cost more than
+#: the cache misses saved. Process CPU ms of the quanvolution at 200,704 and 12,544, chunks of
+#: 1,024 / 2,048 / 4,096 / 8,192: 94.7 / 68.1 / 61.9 / 54.2 and 8.6 / 7.0 / 6.5 / 5.7; a second
+#: run, 8,192 / 16,384 / 32,768 / unchunked: 52.7 / 56.2 / 58.9 / 137 and 4.8 / 5.5 / 6.0 / 5.4.
+PRODUCT_CHUNK = 8192

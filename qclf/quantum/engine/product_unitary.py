@@ -1,0 +1,181 @@
+r"""Angle-encoded product state, one weight-only unitary, Pauli-word expectations: the batch in
+cache-sized chunks, laid out batch-minor.
+
+The commonest hybrid circuits — quanvolution filters, ``AngleEmbedding`` + a trainable block —
+compile (:mod:`.dense`) to a product state ``s(x)`` of the encoded wires (a first RX/RY per
+wire), a single unitary ``W`` of the weights (one segment without phases; the measurement's
+basis change included) and Z-word expectations:
+
+.. math:: \langle Z_t\rangle(x) = \sum_i z_{t,i}\,|(W s(x))_i|^2 .
+
+At large batches this is memory-bound: the states of 12,544 four-qubit circuits, their real and
+imaginary parts and their gradients are 0.8-1.6 MB each, more than the cache holds, and every
+elementwise pass then streams them through memory. Here the forward and the backward run chunk
+by chunk (``thresholds.PRODUCT_CHUNK`` circuits), every tensor laid out (amplitude, circuit) so
+that elementwise steps run along the batch; the forward keeps only the angles and the backward
+rebuilds each chunk's product state. Only the basis states with ``|0>`` on the unencoded wires
+enter (``W``'s other columns never meet a nonzero amplitude). ``W`` comes from the program's
+unitary applied to the identity, and its gradient (summed per chunk in the working precision,
+over chunks in double) goes back through the same unitary's adjoint
+(:meth:`.dense._Unitary.backward`).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+from . import thresholds
+from .bind import Bound
+from .gates import complex_of, parity_signs
+
+
+class ProductUnitary:
+    """A compiled :class:`.dense.DenseProgram` of the form above with its measurement signs;
+    :meth:`compile` returns None for any other program or measurement."""
+
+    def __init__(self, prog, signs: np.ndarray, plan):
+        self.unitary = prog.segments[0][0]
+        self.n, self.dim = prog.n, 1 << prog.n
+        self.prep_cols = prog.prep_cols
+        wires = prog.prep_wire_list
+        m = len(wires)
+        columns = np.zeros(1 << m, dtype=np.int64)  # basis states with |0> elsewhere
+        for k, w in enumerate(wires):
+            bit = (np.arange(1 << m) >> (m - 1 - k)) & 1
+            columns |= bit << (self.n - 1 - w)
+        self.columns = torch.as_tensor(columns, device=plan.device)
+        self.signs = torch.as_tensor(signs, device=plan.device).to(plan.rdtype)  # (2**n, T)
+        self.signs2 = self.signs.repeat_interleave(2, 0)  # rows of (re, im) pairs
+
+    @classmethod
+    def compile(cls, prog, mplan, plan) -> ProductUnitary | None:
+        from .dense import _Unitary  # noqa: PLC0415 - dense is compiled before this module
+
+        if (prog is None or prog.prep_cols is None or len(prog.segments) != 1
+                or prog.segments[0][1] is not None or not isinstance(prog.segments[0][0], _Unitary)
+                or not prog.fusable or mplan.rotation is None or len(mplan.frames) != 1
+                or mplan.frames[0].diag is not None):  # fmt: skip
+            return None
+        frame = mplan.frames[0]
+        signs = np.stack([parity_signs(t, prog.n) for t in frame.sign_terms], 1)
+        return cls(prog, signs, plan)
+
+    def values(self, bound: Bound) -> torch.Tensor:
+        """(B, T) expectations of the frame's Z-words."""
+        flat_b = bound.flat_b
+        theta = flat_b if self.all_columns(flat_b) else flat_b.index_select(1, self.prep_cols)
+        return ProductUnitaryExpvals.apply(self, theta, bound.flat_u)
+
+    def all_columns(self, flat_b) -> bool:
+        """The angles are flat_b itself (every column, in order: angle encodings)."""
+        if "all" not in self.__dict__:
+            m = self.prep_cols.shape[0]
+            self.all = bool(flat_b.shape[1] == m and torch.equal(
+                self.prep_cols.cpu(), torch.arange(m)))  # fmt: skip
+        return self.all
+
+    # ----------------------------------------------------------------------- kernels
+    def unitary_columns(self, flat_u, rdtype, tape: list) -> tuple[torch.Tensor, bool]:
+        """``W``'s columns of the encoded basis states as real rows (2**n or, for a complex
+        ``W``, (re, im) pairs of 2 x 2**n) by 2**m, and whether ``W`` is complex."""
+        cdtype = complex_of(rdtype)
+        eye = torch.eye(self.dim, dtype=rdtype, device=self.columns.device)
+        wt = self.unitary.forward(eye, flat_u, tape, rdtype, cdtype)  # row j: W e_j
+        cols = wt.index_select(0, self.columns).transpose(0, 1)  # (2**n, 2**m)
+        if not cols.is_complex():
+            return cols.contiguous(), False
+        return torch.view_as_real(cols).permute(0, 2, 1).reshape(2 * self.dim, -1), True
+
+    def unitary_backward(self, tape: list, gcols: torch.Tensor, is_complex: bool, flat_u):
+        """Gradient of ``flat_u`` from that of :meth:`unitary_columns`' result."""
+        if is_complex:
+            g = torch.view_as_complex(gcols.reshape(self.dim, 2, -1).transpose(1, 2).contiguous())
+        else:
+            g = gcols
+        gwt = torch.zeros(self.dim, self.dim, dtype=g.dtype, device=g.device)
+        gwt.index_copy_(0, self.columns, g.transpose(0, 1))
+        gu = torch.zeros_like(flat_u)
+        self.unitary.backward(tape[0], gwt, gu)
+        return gu
+
+
+def _product_state(theta: torch.Tensor) -> tuple[list[torch.Tensor], torch.Tensor]:
+    """Product states of the first k encoded wires, k = 1..m, each (2**k, b) (the last is the
+    chunk's state), and each wire's (cos, sin) of the half angle (m, 2, b), from the angles
+    (m, b)."""
+    half = theta * 0.5
+    cs = torch.stack([half.cos(), half.sin()], 1)
+    b = theta.shape[1]
+    prefixes = [cs[0]]
+    for w in range(1, theta.shape[0]):
+        p = prefixes[-1]
+        prefixes.append((p[:, None, :] * cs[w][None]).reshape(-1, b))
+    return prefixes, cs
+
+
+def _angle_grads(g: torch.Tensor, prefixes, cs, out: torch.Tensor) -> None:
+    """Gradient of the angles (m, b) into ``out`` from the product state's gradient g
+    (2**m, b): peel the wires off from the last."""
+    b = g.shape[1]
+    for w in reversed(range(cs.shape[0])):
+        g3 = g.reshape(-1, 2, b)
+        if w > 0:
+            gcs = (g3 * prefixes[w - 1][:, None, :]).sum(0)  # d/d (cos, sin) of wire w
+            g = (g3 * cs[w][None]).sum(1)
+        else:
+            gcs = g3[0]
+        c, s = cs[w].unbind(0)
+        gc, gs = gcs.unbind(0)
+        torch.sub(gs * c, gc * s, out=out[w]).mul_(0.5)
+
+
+class ProductUnitaryExpvals(torch.autograd.Function):
+    """``(B, T)`` expectations of :class:`ProductUnitary` from the angles (B, m) and the
+    weights ``flat_u``, chunk by chunk (module doc)."""
+
+    @staticmethod
+    def forward(ctx, prog: ProductUnitary, theta, flat_u):
+        rdtype = theta.dtype
+        with torch.no_grad():
+            tape: list = []
+            wc, is_complex = prog.unitary_columns(flat_u, rdtype, tape)
+            st = (prog.signs2 if is_complex else prog.signs).transpose(0, 1).contiguous()
+            tt = theta.transpose(0, 1).contiguous()  # (m, B)
+            out = torch.empty(st.shape[0], tt.shape[1], dtype=rdtype, device=theta.device)
+            chunk = thresholds.PRODUCT_CHUNK
+            for a in range(0, tt.shape[1], chunk):
+                amp = wc @ _product_state(tt[:, a : a + chunk])[0][-1]
+                torch.mm(st, amp.mul_(amp), out=out[:, a : a + chunk])
+        ctx.prog, ctx.tape, ctx.wc, ctx.is_complex = prog, tape, wc, is_complex
+        ctx.save_for_backward(tt, flat_u)
+        return out.transpose(0, 1)
+
+    @staticmethod
+    def backward(ctx, grad):
+        tt, flat_u = ctx.saved_tensors
+        prog, wc, is_complex = ctx.prog, ctx.wc, ctx.is_complex
+        need_t = ctx.needs_input_grad[1]
+        need_u = ctx.needs_input_grad[2] and prog.unitary.index is not None
+        with torch.no_grad():
+            s2 = prog.signs2 if is_complex else prog.signs
+            s2 = 2 * s2
+            wct = wc.transpose(0, 1).contiguous()
+            gt = grad.transpose(0, 1)  # (T, B)
+            gtheta = torch.empty_like(tt) if need_t else None
+            gwc = torch.zeros(wc.shape, dtype=torch.float64, device=wc.device) if need_u else None
+            chunk = thresholds.PRODUCT_CHUNK
+            for a in range(0, tt.shape[1], chunk):
+                prefixes, cs = _product_state(tt[:, a : a + chunk])
+                state = prefixes[-1]
+                gamp = s2 @ gt[:, a : a + chunk]
+                gamp.mul_(wc @ state)  # d/d amplitude of sum_r S_rt amp_r^2
+                if need_u:
+                    gwc += (gamp @ state.transpose(0, 1)).to(torch.float64)
+                if need_t:
+                    _angle_grads(wct @ gamp, prefixes, cs, gtheta[:, a : a + chunk])
+            gu = None
+            if need_u:
+                gu = prog.unitary_backward(ctx.tape, gwc.to(wc.dtype), is_complex, flat_u)
+        ctx.tape = ctx.wc = None
+        return None, (gtheta.transpose(0, 1) if need_t else None), gu
