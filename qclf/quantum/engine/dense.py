@@ -6,9 +6,10 @@ is the number of torch operations per call (each one is dispatched forward and r
 autograd, then run backward). This program keeps that number small and independent of the
 number of gates:
 
-1. **Product state.** A first batched RX/RY on each wire (angle encodings) gives a product
-   state, built wire by wire from the last (a first RX is S^dagger RY: the constant S^dagger
-   joins the next unitary, so the state stays real).
+1. **Product state.** A first batched RX/RY on each wire (angle encodings), after nothing but
+   constant single-qubit gates on it, gives a product state, built wire by wire from the last
+   (a first RX is S^dagger RY S, constant gates before the rotation become one constant matrix
+   after it: these join the next unitary, so the state stays real).
 2. **Segments** ``psi <- D_k(x) W_k psi``. ``W_k`` is the unitary of the gates that do not
    depend on the batch (weights and constants); ``D_k`` the diagonal phases of the batched
    gates. Every batched closed-form gate is a product of rotations ``F exp(i theta h) F^dagger``

@@ -50,10 +50,8 @@ class ProductUnitary:
 
     @classmethod
     def compile(cls, prog, mplan, plan) -> ProductUnitary | None:
-        from .dense import _Unitary  # noqa: PLC0415 - dense is compiled before this module
-
         if (prog is None or prog.prep_cols is None or len(prog.segments) != 1
-                or prog.segments[0][1] is not None or not isinstance(prog.segments[0][0], _Unitary)
+                or prog.segments[0][1] is not None or prog.n > thresholds.DENSE_MAX_WIRES
                 or not prog.fusable or mplan.rotation is None or len(mplan.frames) != 1
                 or mplan.frames[0].diag is not None):  # fmt: skip
             return None
