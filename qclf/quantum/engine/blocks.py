@@ -173,9 +173,8 @@ class BlockUnitary:
             final_steps.append(("blocks", placed))
         self.steps = final_steps
         self.index: dict = {}
-        self.rindex: dict = {}
         for k, tabs in tables.items():  # (S, M, 4**k) per block width
-            self.index[k], self.rindex[k] = _gather_index(tabs, self.one, plan.device)
+            self.index[k] = _gather_index(tabs, self.one, plan.device)
         n_entries = size + 2  # table, constants, 1 and 0
         self.chunked = {k: chunked_index(ix, n_entries) for k, ix in self.index.items()}
         self.perm_tensors = {}
@@ -286,9 +285,8 @@ class BlockUnitary:
                         g = g.real
         if need:
             for k, gm in gmats.items():
-                ge = ge + gather_prod_backward(entries, self.index[k], self.rindex[k],
-                                               gm.reshape(gm.shape[0], -1),
-                                               self.chunked[k])  # fmt: skip
+                ge = ge + gather_prod_backward(entries, self.index[k],
+                                               gm.reshape(gm.shape[0], -1), self.chunked[k])
             gt = self.table.backward(esaved, ge[: self.table.size])
             gu.index_add_(0, self.table.used, gt.to(gu.dtype))
         return g

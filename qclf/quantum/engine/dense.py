@@ -109,15 +109,15 @@ class GatherProd(torch.autograd.Function):
     products, exact with zero entries) back onto the entries."""
 
     @staticmethod
-    def forward(ctx, entries, index, rindex):
+    def forward(ctx, entries, index):
         g = take(entries, index)  # (S, M, X)
-        ctx.save_for_backward(entries, index, rindex)
+        ctx.save_for_backward(entries, index)
         return g.prod(0)
 
     @staticmethod
     def backward(ctx, grad):
-        entries, index, rindex = ctx.saved_tensors
-        return gather_prod_backward(entries, index, rindex, grad).to(entries.dtype), None, None
+        entries, index = ctx.saved_tensors
+        return gather_prod_backward(entries, index, grad).to(entries.dtype), None
 
 
 # ------------------------------------------------------------------------------ compile
@@ -181,14 +181,12 @@ def _table_item(g: Gate) -> tuple | None:
     return spec, [int(v) for _, v in g.srcs]
 
 
-def _gather_index(tables: list[np.ndarray], one: int, device) -> tuple:
-    """``(index, rindex)`` (S, M, X) of gather tables padded to one slot count with ``one``
-    (the entry 1); ``rindex`` has the slots reversed (:func:`.fused.gather_prod_backward`)."""
+def _gather_index(tables: list[np.ndarray], one: int, device) -> torch.Tensor:
+    """The index (S, M, X) of gather tables padded to one slot count with ``one`` (the entry
+    1)."""
     width = max(t.shape[0] for t in tables)
     tables = [np.vstack([t, np.full((width - t.shape[0], t.shape[1]), one)]) for t in tables]
-    index = np.stack(tables, 1)
-    return (torch.as_tensor(index, device=device),
-            torch.as_tensor(index[::-1].copy(), device=device))  # fmt: skip
+    return torch.as_tensor(np.stack(tables, 1), device=device)
 
 
 def _diag_spec(moment: list[Gate], n: int) -> tuple[tuple, list[int]]:
@@ -292,13 +290,13 @@ class _Unitary:
         self.const_entries = torch.as_tensor(
             consts if self.complex else np.real(consts), device=plan.device
         ).to(cdtype if self.complex else rdtype)
-        self.index = self.rindex = None
+        self.index = None
         if tables:
             used = sorted({v for k, v in self.factors if k == "moment"})
             renum = {old: new for new, old in enumerate(used)}
             tables = [tables[i] for i in used]
             self.factors = [(k, renum[v] if k == "moment" else v) for k, v in self.factors]
-            self.index, self.rindex = _gather_index(tables, self.one, plan.device)
+            self.index = _gather_index(tables, self.one, plan.device)
             n_entries = (self.table.size if self.table is not None else 0) + sum(
                 1 << (2 * len(g.pos)) for g in self.singles
             ) + self.const_entries.shape[0]
@@ -458,7 +456,7 @@ class _Unitary:
         if need and self.table is not None:
             gm = torch.stack([grads[m] for m in range(len(grads))]).reshape(len(grads), -1)
             gm = gm.to(entries.dtype)
-            ge = gather_prod_backward(entries, self.index, self.rindex, gm, self.chunked)
+            ge = gather_prod_backward(entries, self.index, gm, self.chunked)
             gt = self.table.backward(esaved, ge[: self.table.size])
             gu.index_add_(0, self.table.used, gt.to(gu.dtype))
         return g
@@ -489,7 +487,7 @@ class _Unitary:
             parts.append(bound.matrix(g).to(dtype).reshape(-1))
         parts.append(self.const_entries)
         entries = torch.cat(parts) if len(parts) > 1 else parts[0]
-        mats = GatherProd.apply(entries, self.index, self.rindex).reshape(-1, self.dim, self.dim)
+        mats = GatherProd.apply(entries, self.index).reshape(-1, self.dim, self.dim)
         return [v if k == "const" else mats[v] for k, v in self.factors]
 
 

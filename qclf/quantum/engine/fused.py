@@ -71,24 +71,34 @@ def chunked_index(index: torch.Tensor, n_entries: int, chunk: int = 64) -> tuple
     return (index + chunk_id * n_entries).reshape(-1), c
 
 
-def gather_prod_backward(entries, index, rindex, grad, chunked=None):
+def gather_prod_backward(entries, index, grad, chunked=None):
     """Gradient of ``entries[index].prod(0)`` (index (S, M, X)) with respect to ``entries``;
-    returned in double precision. ``chunked``: :func:`chunked_index` of ``index`` (each entry
-    collects up to 4**n / 4 contributions; summing them in float32 chunks, then in double, keeps
-    float32 gradients within ~1e-6 of float64's)."""
+    returned in double precision. Each slot's factor is the product of the other slots
+    (prefix times suffix, exact with zero entries; S is a handful, so one multiply per slot
+    costs less than cumulative products, their concatenation and a flip). ``chunked``:
+    :func:`chunked_index` of ``index`` (each entry collects up to 4**n / 4 contributions;
+    summing them in float32 chunks, then in double, keeps float32 gradients within ~1e-6 of
+    float64's)."""
     s = index.shape[0]
+    g = take(entries, index)  # (S, M, X)
     if s == 1:
-        contrib = torch.ones_like(grad)[None]
+        contrib = torch.ones_like(g)
     else:
-        g, rg = take(entries, index[:-1]), take(entries, rindex[:-1])  # slots 0..S-2, S-1..1
-        ones = torch.ones_like(g[:1])
-        contrib = torch.cat([ones, g.cumprod(0)], 0)  # prod of slots < s
-        contrib.mul_(torch.cat([ones, rg.cumprod(0)], 0).flip(0))  # times slots > s
+        contrib = torch.empty_like(g)
+        prefix = [g[0]]  # prefix[k]: product of slots 0..k
+        for k in range(1, s - 1):
+            prefix.append(prefix[-1] * g[k])
+        contrib[s - 1] = prefix[s - 2]
+        suffix = g[s - 1]  # product of slots k+1..S-1
+        for k in range(s - 2, 0, -1):
+            torch.mul(prefix[k - 1], suffix, out=contrib[k])
+            suffix = suffix * g[k]
+        contrib[0] = suffix
     if grad.is_complex() and not contrib.is_complex():
         contrib = contrib.to(grad.dtype)
-    if contrib.is_complex():
-        contrib = contrib.conj_physical_()
-    contrib.mul_(grad[None])
+    # d/d entry of sum grad * conj(...): conj(contrib) * grad = conj(contrib * conj(grad)),
+    # conjugated after the sum (n entries instead of S x M x X contributions)
+    contrib.mul_((grad.conj() if grad.is_complex() else grad)[None])
     if not entries.is_complex() and contrib.is_complex():
         contrib = contrib.real
     n = entries.shape[0]
@@ -98,7 +108,8 @@ def gather_prod_backward(entries, index, rindex, grad, chunked=None):
     flat, c = chunked if chunked is not None else (index.reshape(-1), 1)
     out = torch.zeros(c * n, dtype=contrib.dtype, device=grad.device)
     out.index_add_(0, flat, contrib.reshape(-1))
-    return out.reshape(c, n).sum(0, dtype=wide)
+    out = out.reshape(c, n).sum(0, dtype=wide)
+    return out.conj() if out.is_complex() else out
 
 
 def _mm_t(psi: torch.Tensor, f: torch.Tensor) -> torch.Tensor:
