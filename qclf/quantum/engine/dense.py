@@ -455,6 +455,8 @@ class _Unitary:
                     g = grad_to_real_state(g, f)
         if need and self.table is not None:
             gm = torch.stack([grads[m] for m in range(len(grads))]).reshape(len(grads), -1)
+            if gm.is_complex() and not entries.is_complex():  # real entries: the real part
+                gm = gm.real
             gm = gm.to(entries.dtype)
             ge = gather_prod_backward(entries, self.index, gm, self.chunked)
             gt = self.table.backward(esaved, ge[: self.table.size])
