@@ -161,22 +161,19 @@ class Quanv2d(QuantumLayer):
 
     def _run_filters(self, patches: torch.Tensor) -> torch.Tensor:
         """(patches, out_channels): every filter on every patch, blank patches once."""
-        live = None
+        rows, where = patches, None
         if (self.reuse_blank and not (torch.is_grad_enabled() and patches.requires_grad)
                 and patches.shape[0] > 1 and all(f.analytic for f in self.filters)):  # fmt: skip
             live = (patches != 0).any(1)
-            n_live = int(live.sum())
-            if n_live > BLANK_MAX_LIVE * patches.shape[0]:
-                live = None
-        if live is None:
-            return torch.cat([f(patches) for f in self.filters], dim=-1)[:, : self.out_channels]
-        idx = live.nonzero()[:, 0]
-        rows = torch.cat([patches.new_zeros(1, patches.shape[1]), patches.index_select(0, idx)])
+            if int(live.sum()) <= BLANK_MAX_LIVE * patches.shape[0]:
+                idx = live.nonzero()[:, 0]
+                rows = torch.cat([patches.new_zeros(1, patches.shape[1]),
+                                  patches.index_select(0, idx)])  # fmt: skip
+                # row 0 is the blank patch: every blank patch reads it (gradients add up there)
+                where = torch.zeros(patches.shape[0], dtype=torch.long, device=patches.device)
+                where[idx] = torch.arange(1, idx.shape[0] + 1, device=patches.device)
         out = torch.cat([f(rows) for f in self.filters], dim=-1)[:, : self.out_channels]
-        # row 0 is the blank patch: every blank patch reads it (its gradients add up there)
-        where = torch.zeros(patches.shape[0], dtype=torch.long, device=patches.device)
-        where[idx] = torch.arange(1, idx.shape[0] + 1, device=patches.device)
-        return out.index_select(0, where)
+        return out if where is None else out.index_select(0, where)
 
     def classical_twin(self) -> nn.Module:
         """A conv block with the same output shape and ≈ the trainable parameters.

@@ -23,7 +23,7 @@ import numpy as np
 import torch
 
 from . import thresholds
-from .dense import _diag_spec, _gather_index, _moments, _table_item
+from .dense import _diag_spec, _gather_index, _moments, _table_items
 from .entries import EntryTable
 from .fused import chunked_index, conj, gather_prod_backward, outer_sum, take
 from .gates import complex_of
@@ -104,15 +104,9 @@ class BlockUnitary:
                 self.steps.append(("diag", len(diag_specs) - 1))
                 continue
             # parametrised (or constant, non-permutation) gates in blocks
-            for g in mo:
-                if g.const is not None:
-                    continue
-                item = _table_item(g)
-                if item is None:
-                    raise NotExpressible(g.name)
-                items.append(item)
-                offsets[id(g)] = size
-                size += 1 << (2 * len(g.pos))
+            size, missing = _table_items(mo, items, offsets, size)
+            if missing:
+                raise NotExpressible(missing[0].name)
             width = thresholds.PROGRAM_BLOCK_WIRES
             blocks = _pack([[pos(w) for w in g.pos] for g in mo], width)
             if any(max(b) - min(b) + 1 != len(b) for b in blocks):

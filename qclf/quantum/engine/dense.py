@@ -181,6 +181,25 @@ def _table_item(g: Gate) -> tuple | None:
     return spec, [int(v) for _, v in g.srcs]
 
 
+def _table_items(moment: list[Gate], items: list, offsets: dict, size: int
+                 ) -> tuple[int, list[Gate]]:
+    """Append the entry-table items of a moment's parametrised gates to ``items``, each at
+    ``offsets[id(gate)]`` from ``size`` on; returns the new size and the parametrised gates
+    without a table entry."""
+    missing = []
+    for g in moment:
+        if g.const is not None:
+            continue
+        item = _table_item(g)
+        if item is None:
+            missing.append(g)
+            continue
+        items.append(item)
+        offsets[id(g)] = size
+        size += 1 << (2 * len(g.pos))
+    return size, missing
+
+
 def _gather_index(tables: list[np.ndarray], one: int, device) -> torch.Tensor:
     """The index (S, M, X) of gather tables padded to one slot count with ``one`` (the entry
     1)."""
@@ -222,16 +241,8 @@ class _Unitary:
                 offsets[id(mo)] = size
                 size += dim
                 continue
-            for g in mo:
-                if g.const is not None:
-                    continue
-                item = _table_item(g)
-                if item is None:
-                    self.singles.append(g)
-                    continue
-                items.append(item)
-                offsets[id(g)] = size
-                size += 1 << (2 * len(g.pos))
+            size, missing = _table_items(mo, items, offsets, size)
+            self.singles.extend(missing)
         self.table = None
         if items:
             self.table = EntryTable(items, plan.flat_u_size, torch.float64, plan.device)

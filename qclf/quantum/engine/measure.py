@@ -59,6 +59,10 @@ class Frame:
             self.sign_terms.append(key)
         return self.sign_terms.index(key)
 
+    def signs(self, n: int) -> np.ndarray:
+        """(2**n, T) +-1 vectors of the frame's Z-words: ``<Z_t> = |psi|^2 . signs[:, t]``."""
+        return np.stack([parity_signs(t, n) for t in self.sign_terms], 1)
+
 
 def _real(c) -> float | torch.Tensor:
     if isinstance(c, complex | np.complexfloating):
@@ -285,9 +289,7 @@ class MeasurementPlan:
             flat = st_f.reshape(st_f.shape[0], -1)
             s = bound.const(
                 ("signs", n, c, tuple(f.sign_terms)),
-                lambda f=f, c=c: np.repeat(
-                    np.stack([parity_signs(t, n) for t in f.sign_terms], 1), c, axis=0
-                ),
+                lambda f=f, c=c: np.repeat(f.signs(n), c, axis=0),
                 flat.dtype,
             )
             out.append(_SquaresTimes.apply(flat, s))  # (re, im) summed inside the GEMM

@@ -27,7 +27,7 @@ import torch
 
 from . import thresholds
 from .bind import Bound
-from .gates import complex_of, parity_signs
+from .gates import complex_of
 
 
 class ProductUnitary:
@@ -47,6 +47,9 @@ class ProductUnitary:
         self.columns = torch.as_tensor(columns, device=plan.device)
         self.signs = torch.as_tensor(signs, device=plan.device).to(plan.rdtype)  # (2**n, T)
         self.signs2 = self.signs.repeat_interleave(2, 0)  # rows of (re, im) pairs
+        # angle encodings read every batched column in order: the angles are flat_b itself
+        self.all_columns = plan.flat_b_size == m and bool(
+            np.array_equal(prog.prep_cols.cpu().numpy(), np.arange(m)))  # fmt: skip
 
     @classmethod
     def compile(cls, prog, mplan, plan) -> ProductUnitary | None:
@@ -55,23 +58,13 @@ class ProductUnitary:
                 or not prog.fusable or mplan.rotation is None or len(mplan.frames) != 1
                 or mplan.frames[0].diag is not None):  # fmt: skip
             return None
-        frame = mplan.frames[0]
-        signs = np.stack([parity_signs(t, prog.n) for t in frame.sign_terms], 1)
-        return cls(prog, signs, plan)
+        return cls(prog, mplan.frames[0].signs(prog.n), plan)
 
     def values(self, bound: Bound) -> torch.Tensor:
         """(B, T) expectations of the frame's Z-words."""
         flat_b = bound.flat_b
-        theta = flat_b if self.all_columns(flat_b) else flat_b.index_select(1, self.prep_cols)
+        theta = flat_b if self.all_columns else flat_b.index_select(1, self.prep_cols)
         return ProductUnitaryExpvals.apply(self, theta, bound.flat_u)
-
-    def all_columns(self, flat_b) -> bool:
-        """The angles are flat_b itself (every column, in order: angle encodings)."""
-        if "all" not in self.__dict__:
-            m = self.prep_cols.shape[0]
-            self.all = bool(flat_b.shape[1] == m and torch.equal(
-                self.prep_cols.cpu(), torch.arange(m)))  # fmt: skip
-        return self.all
 
     # ----------------------------------------------------------------------- kernels
     def unitary_columns(self, flat_u, rdtype, tape: list) -> tuple[torch.Tensor, bool]:

@@ -43,27 +43,25 @@ def run_plan(plan: CircuitPlan, ops: Sequence | None, *, fuse: bool = True,
                 return sampled_results(psi, mplan, batched, batch, shots, generator, plan.rdtype)
 
             return list(ShotEstimates.apply(runner, bound.flat_u, bound.flat_b))
-        dense = None
+        dense = form = psi = values = None
         if fuse and plan.n <= thresholds.PROGRAM_MAX_WIRES:
             dense = _dense_program(plan, gates)
             if batch >= thresholds.PRODUCT_MIN_BATCH_RATIO << plan.n:
                 form = _product_unitary(plan, dense)
-                if form is not None:
-                    values = [form.values(bound)]
-                    if stacked and mplan.stack_terms is not None:
-                        return mplan.evaluate_stacked(None, bound, batched, True, batch, values)
-                    return mplan.evaluate(None, bound, batched, True, batch, values)
             ratio = (thresholds.DENSE_MAX_BATCH_RATIO if plan.n <= thresholds.DENSE_MAX_WIRES
                      else thresholds.PROGRAM_BLOCK_MAX_BATCH_RATIO)  # fmt: skip
             if dense is not None and batch > ratio << plan.n and not dense.has_phases:
                 dense = None  # one fused unitary on the general schedule costs no more
-        if dense is not None:
+        if form is not None:  # the frame's values without a state
+            values = [form.values(bound)]
+        elif dense is not None:
             psi = dense.final_state(bound)
         else:
             psi = final_state(gates, bound, plan.n, fuse, mplan.rotation)
+        prerotated = bool(mplan.rotation) or values is not None
         if stacked and mplan.stack_terms is not None:
-            return mplan.evaluate_stacked(psi, bound, batched, bool(mplan.rotation), batch)
-        return mplan.evaluate(psi, bound, batched, prerotated=bool(mplan.rotation), batch=batch)
+            return mplan.evaluate_stacked(psi, bound, batched, prerotated, batch, values)
+        return mplan.evaluate(psi, bound, batched, prerotated, batch, values)
 
 
 def _product_unitary(plan: CircuitPlan, dense: DenseProgram | None) -> ProductUnitary | None:
