@@ -25,7 +25,7 @@ import torch
 from . import thresholds
 from .dense import _diag_spec, _gather_index, _moments, _table_items
 from .entries import EntryTable
-from .fused import chunked_index, conj, gather_prod_backward, outer_sum, take
+from .fused import _CHUNK, chunked_index, conj, gather_prod_backward, take
 from .gates import complex_of
 from .kernels import Monomial, local_index
 from .plan import Gate
@@ -203,6 +203,14 @@ class BlockUnitary:
         return t
 
     # ------------------------------------------------------------------------- run
+    # The steps run on the state laid out batch-minor, ``(2**n, B)``: a block on positions
+    # lo .. lo + k - 1 is then one (batched) GEMM ``a @ psi.view(2**lo, 2**k, rest * B)`` with
+    # no copy, a relabelling gathers whole rows of B amplitudes, and a block's gradient is a
+    # GEMM over contiguous rows. Batch-major, the middle blocks needed a transposing copy and
+    # 2**lo*B tiny GEMMs, and a gather along the amplitudes ran ~5x slower (12 qubits at 256:
+    # see ``thresholds.PROGRAM_BLOCK_MAX_BATCH_RATIO``). The program's state crosses the
+    # segment boundary batch-major as a transposed view (no copy between two block segments;
+    # the program makes its final state contiguous once).
     def forward(self, psi, flat_u, tape: list, rdtype, cdtype) -> torch.Tensor:
         entries, esaved = None, None
         if self.table is not None or self.index:
@@ -217,54 +225,56 @@ class BlockUnitary:
                 for k, ix in self.index.items()}  # fmt: skip
         saved = []
         n = self.n
+        psi = psi.transpose(0, 1).contiguous()  # (2**n, B)
         for i, step in enumerate(self.steps):
             kind = step[0]
             if kind == "perm":  # constant gates or a relabelling of the wires
                 src, _, ph = self.perm_tensors[i]
                 saved.append(None)
-                psi = psi.index_select(1, src)
+                psi = psi.index_select(0, src)
                 if ph is not None:
                     if ph.is_complex() and not psi.is_complex():
                         psi = psi.to(ph.dtype)
-                    psi = psi * ph
+                    psi = psi * ph[:, None]
             elif kind == "diag":
                 off = self.diag_offsets[step[1]]
                 d = entries[off:off + (1 << n)]
                 saved.append(psi)
                 if d.is_complex() and not psi.is_complex():
                     psi = psi.to(d.dtype)
-                psi = psi * d
+                psi = psi * d[:, None]
             else:
                 ins = []
                 for lo, k, m in step[1]:
                     ins.append(psi)
-                    psi = _apply_block(psi, mats[k][m], lo, k, n)
+                    psi = _apply_block(psi, mats[k][m], lo, k)
                 saved.append(ins)
         tape.append(("blocks", self, entries, esaved, mats, saved))
-        return psi
+        return psi.transpose(0, 1)  # a view: the next segment's transpose is free
 
     def backward(self, item, g, gu):
         _, _, entries, esaved, mats, saved = item
-        n = self.n
         need = gu is not None and self.table is not None
-        gmats = {k: torch.zeros_like(m) for k, m in mats.items()} if need else {}
-        ge = torch.zeros_like(entries) if need else None
+        gmats = {k: torch.zeros_like(m, dtype=_wide(m.dtype)) for k, m in mats.items()} \
+            if need else {}  # fmt: skip
+        ge = torch.zeros_like(entries, dtype=_wide(entries.dtype)) if need else None
+        g = g.transpose(0, 1).contiguous()  # (2**n, B)
         for i in reversed(range(len(self.steps))):
             step = self.steps[i]
             kind = step[0]
             if kind == "perm":
                 _, inv, ph = self.perm_tensors[i]
                 if ph is not None:
-                    g = g * conj(ph)
-                g = g.index_select(1, inv)
+                    g = g * conj(ph)[:, None]
+                g = g.index_select(0, inv)
             elif kind == "diag":
                 psi_in = saved[i]
                 off = self.diag_offsets[step[1]]
-                d = entries[off:off + (1 << n)]
+                d = entries[off:off + (1 << self.n)]
                 if need:
                     gd = g * conj(psi_in).to(g.dtype) if g.is_complex() else g * psi_in
-                    ge[off:off + (1 << n)] += gd.sum(0, dtype=_wide(gd.dtype)).to(ge.dtype)
-                g = g * conj(d)
+                    ge[off:off + (1 << self.n)] += gd.sum(1, dtype=_wide(gd.dtype)).to(ge.dtype)
+                g = g * conj(d)[:, None]
                 if not psi_in.is_complex() and g.is_complex():
                     g = g.real
             else:
@@ -273,42 +283,55 @@ class BlockUnitary:
                     lo, k, m = step[1][j]
                     a, psi_in = mats[k][m], ins[j]
                     if need:
-                        gmats[k][m] += _block_outer(g, psi_in, lo, k, n).to(gmats[k].dtype)
-                    g = _apply_block(g, conj(a).transpose(0, 1), lo, k, n)
+                        gmats[k][m] += _block_outer(g, psi_in, lo, k).to(gmats[k].dtype)
+                    g = _apply_block(g, conj(a).transpose(0, 1), lo, k)
                     if not psi_in.is_complex() and g.is_complex():
                         g = g.real
         if need:
             for k, gm in gmats.items():
+                gm = gm.to(mats[k].dtype)
                 ge = ge + gather_prod_backward(entries, self.index[k],
                                                gm.reshape(gm.shape[0], -1), self.chunked[k])
             gt = self.table.backward(esaved, ge[: self.table.size])
             gu.index_add_(0, self.table.used, gt.to(gu.dtype))
-        return g
+        return g.transpose(0, 1)
 
 
 def _wide(dtype):
     return {torch.float32: torch.float64, torch.complex64: torch.complex128}.get(dtype, dtype)
 
 
-def _apply_block(psi: torch.Tensor, a: torch.Tensor, lo: int, k: int, n: int) -> torch.Tensor:
-    """``a`` (K, K) on positions lo .. lo + k - 1 of ``psi`` (B, 2**n)."""
+def _apply_block(psi: torch.Tensor, a: torch.Tensor, lo: int, k: int) -> torch.Tensor:
+    """``a`` (K, K) on positions lo .. lo + k - 1 of the batch-minor state ``psi`` (2**n, B)."""
     if a.is_complex() and not psi.is_complex():
         psi = psi.to(a.dtype)
     elif psi.is_complex() and not a.is_complex():
         a = a.to(psi.dtype)
-    b, kk, right = psi.shape[0], 1 << k, 1 << (n - lo - k)
-    if right == 1:
-        return (psi.reshape(-1, kk) @ a.transpose(0, 1)).reshape(b, -1)
-    return torch.matmul(a, psi.reshape(-1, kk, right)).reshape(b, -1)
+    kk = 1 << k
+    if lo == 0:
+        return (a @ psi.reshape(kk, -1)).reshape(psi.shape)
+    return torch.matmul(a, psi.reshape(1 << lo, kk, -1)).reshape(psi.shape)
 
 
-def _block_outer(g: torch.Tensor, psi: torch.Tensor, lo: int, k: int, n: int) -> torch.Tensor:
-    """Gradient of a block's matrix: ``sum_{rows, rest} g[., i, .] conj(psi[., j, .])``."""
-    kk, right = 1 << k, 1 << (n - lo - k)
-    if psi.shape[0] != g.shape[0]:
-        psi = psi.expand(g.shape[0], -1)
-    if right == 1:
-        return outer_sum(g.reshape(-1, kk), psi.reshape(-1, kk))
-    g3 = g.reshape(-1, kk, right).transpose(1, 2).reshape(-1, kk)
-    p3 = psi.reshape(-1, kk, right).transpose(1, 2).reshape(-1, kk)
-    return outer_sum(g3, p3)
+def _block_outer(g: torch.Tensor, psi: torch.Tensor, lo: int, k: int) -> torch.Tensor:
+    """Gradient of a block's matrix from batch-minor ``g`` and ``psi`` (2**n, B):
+    ``sum_{l, r} g[l, i, r] conj(psi[l, j, r])``, in double precision for float32 sums of more
+    than ``fused._CHUNK`` terms (chunks summed in double, like :func:`.fused.outer_sum`)."""
+    wide = _wide(g.dtype)
+    if psi.shape[1] != g.shape[1]:  # one state broadcast over the batch
+        g = g.sum(1, keepdim=True, dtype=wide).to(g.dtype)
+    if g.is_complex() and not psi.is_complex():
+        psi = psi.to(g.dtype)
+    elif psi.is_complex() and not g.is_complex():
+        g = g.to(psi.dtype)
+        wide = _wide(g.dtype)
+    kk = 1 << k
+    g3 = g.reshape(1 << lo, kk, -1)
+    p3 = conj(psi).reshape(1 << lo, kk, -1).transpose(1, 2)
+    m = g3.shape[2]
+    step = m if g.real.dtype != torch.float32 else _CHUNK
+    acc = None
+    for c in range(0, m, step):
+        part = (g3[:, :, c:c + step] @ p3[:, c:c + step]).sum(0, dtype=wide)
+        acc = part if acc is None else acc + part
+    return acc

@@ -743,7 +743,7 @@ class DenseProgram:
                 was_real = not psi.is_complex()
                 psi = psi.to(ph.dtype) * ph
                 tape.append(("phase", phases, ph, psi, was_real))
-        return psi
+        return psi.contiguous()  # block segments hand on transposed views
 
     def backward_tape(self, tape, g, flat_u, flat_b, need_u: bool, need_b: bool):
         """Gradients of ``flat_u`` and ``flat_b`` from the final state's gradient ``g``."""
@@ -785,7 +785,7 @@ class DenseProgram:
         """Gradient of the product state's angles (B, wires) from the state's gradient:
         contract the gradient with the wires before each wire (carried along) and the product
         state of the wires after it (kept from the forward)."""
-        a = g.real if g.is_complex() else g
+        a = (g.real if g.is_complex() else g).contiguous()  # strided: bmm per circuit
         b = a.shape[0]
         if a.shape[0] != cs.shape[0]:
             a = a.expand(cs.shape[0], -1)
