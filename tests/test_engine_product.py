@@ -21,10 +21,13 @@ from qclf.quantum.engine.product_unitary import ProductUnitary
 TOL = 1e-10
 
 
-@pytest.fixture(autouse=True)
-def small_chunks(monkeypatch):
+@pytest.fixture(autouse=True, params=[0, 1000], ids=["rebuilt", "kept"])
+def small_chunks(monkeypatch, request):
+    """Chunks of 13 circuits; the backward rebuilds every chunk's state, or the forward
+    keeps them all."""
     monkeypatch.setattr(thresholds, "PRODUCT_MIN_BATCH_RATIO", 1)
     monkeypatch.setattr(thresholds, "PRODUCT_CHUNK", 13)
+    monkeypatch.setattr(thresholds, "PRODUCT_KEEP_CHUNKS", request.param)
 
 
 def _qnode(n, body, measure):

@@ -135,9 +135,17 @@ class ProductUnitaryExpvals(torch.autograd.Function):
             tt = theta.transpose(0, 1).contiguous()  # (m, B)
             out = torch.empty(st.shape[0], tt.shape[1], dtype=rdtype, device=theta.device)
             chunk = thresholds.PRODUCT_CHUNK
+            keep = tt.shape[1] <= thresholds.PRODUCT_KEEP_CHUNKS * chunk
+            kept = []
             for a in range(0, tt.shape[1], chunk):
-                amp = wc @ _product_state(tt[:, a : a + chunk])[0][-1]
-                torch.mm(st, amp.mul_(amp), out=out[:, a : a + chunk])
+                prefixes, cs = _product_state(tt[:, a : a + chunk])
+                amp = wc @ prefixes[-1]
+                if keep:
+                    kept.append((prefixes, cs, amp))
+                    torch.mm(st, amp * amp, out=out[:, a : a + chunk])
+                else:
+                    torch.mm(st, amp.mul_(amp), out=out[:, a : a + chunk])
+        ctx.kept = kept if keep else None
         ctx.prog, ctx.tape, ctx.wc, ctx.is_complex = prog, tape, wc, is_complex
         ctx.save_for_backward(tt, flat_u)
         return out.transpose(0, 1)
@@ -156,11 +164,15 @@ class ProductUnitaryExpvals(torch.autograd.Function):
             gtheta = torch.empty_like(tt) if need_t else None
             gwc = torch.zeros(wc.shape, dtype=torch.float64, device=wc.device) if need_u else None
             chunk = thresholds.PRODUCT_CHUNK
-            for a in range(0, tt.shape[1], chunk):
-                prefixes, cs = _product_state(tt[:, a : a + chunk])
+            for i, a in enumerate(range(0, tt.shape[1], chunk)):
+                if ctx.kept is not None:
+                    prefixes, cs, amp = ctx.kept[i]
+                else:
+                    prefixes, cs = _product_state(tt[:, a : a + chunk])
+                    amp = wc @ prefixes[-1]
                 state = prefixes[-1]
                 gamp = s2 @ gt[:, a : a + chunk]
-                gamp.mul_(wc @ state)  # d/d amplitude of sum_r S_rt amp_r^2
+                gamp.mul_(amp)  # d/d amplitude of sum_r S_rt amp_r^2
                 if need_u:
                     gwc += (gamp @ state.transpose(0, 1)).to(torch.float64)
                 if need_t:
@@ -168,5 +180,5 @@ class ProductUnitaryExpvals(torch.autograd.Function):
             gu = None
             if need_u:
                 gu = prog.unitary_backward(ctx.tape, gwc.to(wc.dtype), is_complex, flat_u)
-        ctx.tape = ctx.wc = None
+        ctx.tape = ctx.wc = ctx.kept = None
         return None, (gtheta.transpose(0, 1) if need_t else None), gu

@@ -102,3 +102,8 @@ PRODUCT_MIN_BATCH_RATIO = 128
 #: 1,024 / 2,048 / 4,096 / 8,192: 94.7 / 68.1 / 61.9 / 54.2 and 8.6 / 7.0 / 6.5 / 5.7; a second
 #: run, 8,192 / 16,384 / 32,768 / unchunked: 52.7 / 56.2 / 58.9 / 137 and 4.8 / 5.5 / 6.0 / 5.4.
 PRODUCT_CHUNK = 8192
+
+#: ... the forward keeps each chunk's product state and amplitudes for the backward (instead
+#: of rebuilding them there) for batches of at most this many chunks (KEEP x 8,192 circuits:
+#: ~PRODUCT_CHUNK x (2**m + 2 x 2**n) values a chunk).
+PRODUCT_KEEP_CHUNKS = 2
