@@ -85,8 +85,11 @@ PROGRAM_BLOCK_WIRES = 4
 #: ... for batches of at most this many times 2**n when only the product state is batched
 #: (above, the general schedule's one whole-register unitary per weight-only run, applied with
 #: one GEMM, costs less than block steps; with batched gates inside, see
-#: DENSE_MAX_BATCH_RATIO): process CPU ms fwd+bwd, general / blocks (2026-12-01): SEL(3) 8
-#: qubits at 64: 4.7 / 3.4; 12 qubits at 256: 207 / 186; 8-qubit QCNN at 512: 37 / 88.
+#: DENSE_MAX_BATCH_RATIO): process CPU ms fwd+bwd, general / blocks, one process,
+#: interleaved, median of 5 (2026-12-02, blocks batch-minor): SEL(3) 8 qubits at 64 / 256 /
+#: 512 / 1,024 / 4,096: 5.9 / 3.9, 16.7 / 9.0, 20.3 / 19.5, 25.9 / 35.3, 75 / 151; 12 qubits
+#: at 256 / 1,024: 253 / 200, 1421 / 1151; 8-qubit QCNN at 64 / 256 / 512: 18.1 / 11.8,
+#: 32.8 / 27.8, 44.1 / 59.1.
 PROGRAM_BLOCK_MAX_BATCH_RATIO = 1
 
 #: a program of the form product state + one weight-only unitary + Z-word expectations runs
