@@ -15,7 +15,7 @@ import pytest
 import torch
 
 from qclf.quantum import TorchLayer
-from qclf.quantum.engine import PlanCache, simulate
+from qclf.quantum.engine import PlanCache, simulate, thresholds
 from qclf.quantum.engine.dense import DenseProgram
 from qclf.quantum.engine.entries import entry_spec
 from qclf.quantum.engine.gates import GATES
@@ -363,6 +363,44 @@ def test_wider_registers_run_the_block_program(n, template):
     from qclf.quantum.engine.blocks import BlockUnitary
 
     assert all(isinstance(u, BlockUnitary) for u, _ in prog.segments)
+    # SEL's and RandomLayers' first weight rotations on the encoded wires join the product
+    # state from WIRE_GATES_MIN_WIRES qubits on (QAOA and IQP start with entanglers)
+    folded = n >= thresholds.WIRE_GATES_MIN_WIRES and template in ("sel", "random")
+    assert (prog.wire_gates is not None) == folded
+
+
+def test_wire_gates_fold_chains_of_constants_and_weights(monkeypatch):
+    """Chains of several gates (a constant, then weight rotations), a wire with no chain, a
+    wire without an encoding, RX encodings (their S^dagger joins the chain), weights shared
+    between the chain and later gates, and a chain cut by a two-qubit gate: values and
+    gradients (inputs and weights) equal PennyLane's in float64."""
+    monkeypatch.setattr(thresholds, "WIRE_GATES_MIN_WIRES", 7)
+    n = 7
+
+    def body(inputs, weights):
+        qml.Hadamard(1)
+        qml.AngleEmbedding(inputs[..., :6], wires=range(6), rotation="X")
+        qml.RY(inputs[..., 6], wires=6)
+        qml.S(0)
+        qml.Rot(weights[0], weights[1], weights[2], wires=0)
+        qml.RZ(weights[3], wires=0)
+        qml.RX(weights[4], wires=1)
+        qml.CNOT(wires=[2, 3])
+        qml.RY(weights[5], wires=3)  # after the CNOT: not folded
+        qml.PhaseShift(weights[6], wires=4)
+        qml.RY(weights[0], wires=5)
+        qml.CRX(weights[1], wires=[0, 6])
+        qml.IsingXX(weights[2], wires=[1, 4])
+        qml.CNOT(wires=[5, 2])
+        qml.RX(weights[3], wires=5)
+
+    x = torch.rand(6, n, generator=torch.Generator().manual_seed(7)) * 3
+    layer = _compare(_qnode(n, body), {"weights": (7,)}, x)
+    (prog,) = _dense_programs(layer)
+    assert prog.wire_gates is not None
+    folded = [len(c) for c in prog.wire_gates.chains]
+    # each RX encoding leaves S^dagger (after H on wire 1: one constant); wire 6 (RY) none
+    assert folded == [4, 2, 1, 1, 2, 2, 0]
 
 
 def test_block_program_from_the_zero_state_and_in_float32_at_large_batch():
@@ -422,9 +460,10 @@ def test_qcnn_and_mixed_gates_on_eight_qubits():
              torch.rand(3, n, generator=torch.Generator().manual_seed(2)))  # fmt: skip
 
 
-@pytest.mark.parametrize("n", [5, 8])
+@pytest.mark.parametrize("n", [5, 8, 9])
 def test_program_in_float32_matches_pennylane(n):
-    """float32 (complex64 states) on the dense (5 qubits) and block (8 qubits) programs."""
+    """float32 (complex64 states) on the dense (5 qubits) and block (8 qubits; 9 with the
+    first rotations folded into the product state) programs."""
     torch.manual_seed(0)
     qnode = _qnode(n, _sel)
     ref = qml.qnn.TorchLayer(qnode, {"weights": (3, n, 3)})

@@ -52,6 +52,7 @@ from .fused import (
     FusedProgram,
     _mm_t,
     chunked_index,
+    conj,
     gather_prod_backward,
     grad_to_real_state,
     outer_sum,
@@ -579,6 +580,7 @@ class DenseProgram:
         self.n = n
         self.prep_cols = None  # flat_b columns of the first RY/RX per wire
         self.prep_wire_list: list[int] = []
+        self.wire_gates = None  # wire_gates.WireGates folded into the product state
         self.segments: list[tuple] = []  # (_Unitary, _Phases | None)
 
     @classmethod
@@ -592,6 +594,14 @@ class DenseProgram:
                 return None
         prog = cls(n)
         rest = prog._product_state(gates, plan)
+        if (n > thresholds.DENSE_MAX_WIRES and n >= thresholds.WIRE_GATES_MIN_WIRES
+                and prog.prep_cols is not None):  # fmt: skip
+            from .wire_gates import WireGates, leading_chains  # noqa: PLC0415
+
+            chains, remaining = leading_chains(rest, prog.prep_wire_list)
+            if any(g.const is None for c in chains for g in c):  # weight gates to fold
+                prog.wire_gates = WireGates(chains, plan)
+                rest = remaining
         # segments
         seg_gates: list[Gate] = []
         seg_terms: list[tuple] = []
@@ -729,9 +739,15 @@ class DenseProgram:
         if self.prep_cols is not None:
             half = flat_b[:, self.prep_cols] / 2
             cs = torch.stack([half.cos(), half.sin()], 2)  # (B, wires, 2)
-            suffix = self._suffix_states(cs)
+            v, fu, u = cs, None, None
+            if self.wire_gates is not None:  # U_w (cos, sin): U's small graph kept
+                with torch.enable_grad():
+                    fu = flat_u.detach().requires_grad_(True)
+                    u = self.wire_gates.matrices(fu)
+                v = self.wire_gates.vectors(u.detach(), cs)
+            suffix = self._suffix_states(v)
             psi = suffix[0]
-            tape.append(("prep", half, cs, suffix))
+            tape.append(("prep", half, cs, v, suffix, fu, u))
         else:
             psi = torch.zeros(1, dim, dtype=rdtype, device=device)
             psi[0, 0] = 1
@@ -758,9 +774,17 @@ class DenseProgram:
                 if was_real:
                     g = g.real
             elif kind == "prep":
-                _, half, cs, suffix = item
+                _, half, cs, v, suffix, fu, u = item
+                if gb is None and (gu is None or u is None):
+                    continue
+                gcs = self._vector_grads(g, v, suffix)  # (B, wires, 2)
+                if u is not None:
+                    gmat, gcs = self.wire_gates.grads(u.detach(), cs, gcs)
+                    if gu is not None:
+                        gu += torch.autograd.grad(u, fu, gmat)[0]
                 if gb is not None:
-                    gb.index_add_(1, self.prep_cols, self._prep_grad(g, half, cs, suffix))
+                    gangle = (gcs[..., 1] * half.cos() - gcs[..., 0] * half.sin()) / 2
+                    gb.index_add_(1, self.prep_cols, gangle)
             else:
                 g = item[1].backward(item, g, gu)
         return gu, gb
@@ -781,34 +805,39 @@ class DenseProgram:
                 suffix.append(torch.cat([last, torch.zeros_like(last)], 1))
         return suffix[::-1]
 
-    def _prep_grad(self, g, half, cs, suffix) -> torch.Tensor:
-        """Gradient of the product state's angles (B, wires) from the state's gradient:
-        contract the gradient with the wires before each wire (carried along) and the product
-        state of the wires after it (kept from the forward)."""
-        a = (g.real if g.is_complex() else g).contiguous()  # strided: bmm per circuit
+    def _vector_grads(self, g, v, suffix) -> torch.Tensor:
+        """Gradient of the wires' vectors ``v`` (B, wires, 2) from the product state's: contract
+        the gradient with the (conjugated) wires before each wire, carried along, and the
+        product state of the wires after it, kept from the forward."""
+        if v.is_complex():
+            a = g.to(v.dtype).contiguous()
+        else:
+            a = (g.real if g.is_complex() else g).contiguous()  # strided: bmm per circuit
         b = a.shape[0]
-        if a.shape[0] != cs.shape[0]:
-            a = a.expand(cs.shape[0], -1)
+        if a.shape[0] != v.shape[0]:
+            a = a.expand(v.shape[0], -1)
             b = a.shape[0]
         out = []
         j = 0
         for p in range(self.n):
             a3 = a.reshape(b, 2, -1)
             if j < len(self.prep_wire_list) and self.prep_wire_list[j] == p:
-                out.append(torch.bmm(a3, suffix[p + 1].unsqueeze(2)))  # (B, 2, 1)
-                a = torch.bmm(cs[:, j].unsqueeze(1), a3)  # (B, 1, rest)
+                out.append(torch.bmm(a3, conj(suffix[p + 1]).unsqueeze(2)))  # (B, 2, 1)
+                a = torch.bmm(conj(v[:, j]).unsqueeze(1), a3)  # (B, 1, rest)
                 j += 1
             else:
                 a = a3[:, 0]
-        gcs = torch.cat(out, 2).transpose(1, 2)  # (B, wires, 2): d/d cos, d/d sin
-        return (gcs[..., 1] * half.cos() - gcs[..., 0] * half.sin()) / 2
+        return torch.cat(out, 2).transpose(1, 2)  # (B, wires, 2)
 
     def final_state_autograd(self, bound: Bound) -> torch.Tensor:
         """:meth:`final_state` recorded by autograd (gates built one by one are in it)."""
         n, dim = self.n, 1 << self.n
         if self.prep_cols is not None:
             half = bound.flat_b[:, self.prep_cols] / 2
-            psi = self._suffix_states(torch.stack([half.cos(), half.sin()], 2))[0]
+            v = torch.stack([half.cos(), half.sin()], 2)
+            if self.wire_gates is not None:
+                v = self.wire_gates.vectors(self.wire_gates.matrices(bound.flat_u), v)
+            psi = self._suffix_states(v)[0]
         else:
             psi = None
         for unitary, phases in self.segments:

@@ -110,3 +110,11 @@ PRODUCT_CHUNK = 8192
 #: of rebuilding them there) for batches of at most this many chunks (KEEP x 8,192 circuits:
 #: ~PRODUCT_CHUNK x (2**m + 2 x 2**n) values a chunk).
 PRODUCT_KEEP_CHUNKS = 2
+
+#: registers of at least this many qubits fold each encoded wire's leading single-qubit gates
+#: into the product state (:mod:`.wire_gates`). Process CPU ms fwd+bwd, block steps / folded,
+#: SEL(3) with RX encoding, one process, interleaved, median of 5 (2026-12-02): 8 qubits at
+#: 64 / 256: 4.00 / 4.26, 7.14 / 6.94; 9 at 64: 7.57 / 7.07; 10 at 64 / 256: 12.3 / 10.1, 38.5
+#: / 31.7; 11 at 64: 17.7 / 14.8; 12 at 256: 181 / 129; 8-qubit QCNN at 64 / 256: 12.8 /
+#: 13.3, 26.8 / 27.7.
+WIRE_GATES_MIN_WIRES = 9
