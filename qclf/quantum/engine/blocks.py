@@ -221,8 +221,8 @@ class BlockUnitary:
                 parts.append(e.to(dtype))
             parts.append(self.const_entries.to(dtype))
             entries = torch.cat(parts) if len(parts) > 1 else parts[0]
-        mats = {k: take(entries, ix).prod(0).reshape(-1, 1 << k, 1 << k)
-                for k, ix in self.index.items()}  # fmt: skip
+        gathered = {k: take(entries, ix) for k, ix in self.index.items()}  # kept for backward
+        mats = {k: g.prod(0).reshape(-1, 1 << k, 1 << k) for k, g in gathered.items()}
         saved = []
         n = self.n
         psi = psi.transpose(0, 1).contiguous()  # (2**n, B)
@@ -249,11 +249,11 @@ class BlockUnitary:
                     ins.append(psi)
                     psi = _apply_block(psi, mats[k][m], lo, k)
                 saved.append(ins)
-        tape.append(("blocks", self, entries, esaved, mats, saved))
+        tape.append(("blocks", self, (entries, esaved, gathered), mats, saved))
         return psi.transpose(0, 1)  # a view: the next segment's transpose is free
 
     def backward(self, item, g, gu):
-        _, _, entries, esaved, mats, saved = item
+        _, _, (entries, esaved, gathered), mats, saved = item
         need = gu is not None and self.table is not None
         gmats = {k: torch.zeros_like(m, dtype=_wide(m.dtype)) for k, m in mats.items()} \
             if need else {}  # fmt: skip
@@ -291,7 +291,8 @@ class BlockUnitary:
             for k, gm in gmats.items():
                 gm = gm.to(mats[k].dtype)
                 ge = ge + gather_prod_backward(entries, self.index[k],
-                                               gm.reshape(gm.shape[0], -1), self.chunked[k])
+                                               gm.reshape(gm.shape[0], -1), self.chunked[k],
+                                               gathered[k])  # fmt: skip
             gt = self.table.backward(esaved, ge[: self.table.size])
             gu.index_add_(0, self.table.used, gt.to(gu.dtype))
         return g.transpose(0, 1)

@@ -413,32 +413,33 @@ class _Unitary:
         :meth:`backward` needs. Gate entries are built in double precision (then cast): a
         float32 ``cos(theta/2 - pi/2)`` loses the relative precision of small sines."""
         dim = self.dim
-        entries = esaved = None
+        entries = esaved = gathered = None
         fs = self.factors
         if self.index is not None:
             entries, esaved = self.entries_saving(flat_u, cdtype if self.complex else rdtype)
-            mats = take(entries, self.index).prod(0).reshape(-1, dim, dim)
+            gathered = take(entries, self.index)  # (S, M, X), kept for the backward
+            mats = gathered.prod(0).reshape(-1, dim, dim)
             fs = [(k, v if k == "const" else mats[v]) for k, v in self.factors]
         if psi.shape[0] >= thresholds.PRODUCT_MIN_RATIO * dim and len(fs) > 1:
             prefix = [fs[0][1]]
             for _, f in fs[1:]:
                 prefix.append(_mm_t(prefix[-1].transpose(0, 1), f).transpose(0, 1))
-            tape.append(("W", self, entries, esaved, fs, prefix, psi))
+            tape.append(("W", self, (entries, esaved, gathered), fs, prefix, psi))
             return _mm_t(psi, prefix[-1])
         ins = []
         for _, f in fs:
             ins.append(psi)
             psi = _mm_t(psi, f)
-        tape.append(("seq", self, entries, esaved, fs, ins))
+        tape.append(("seq", self, (entries, esaved, gathered), fs, ins))
         return psi
 
     def backward(self, item, g, gu):
         """The state's gradient before this unitary; the entries' gradient into ``gu``."""
-        entries, esaved, fs = item[2], item[3], item[4]
+        (entries, esaved, gathered), fs = item[2], item[3]
         need = gu is not None and self.index is not None
         grads: dict[int, torch.Tensor] = {}
         if item[0] == "W":
-            prefix, psi_in = item[5], item[6]
+            prefix, psi_in = item[4], item[5]
             w = prefix[-1]
             gw = outer_sum(g, psi_in) if need else None
             if psi_in.is_complex():
@@ -455,7 +456,7 @@ class _Unitary:
                     if k > 0:
                         gw = _mm_t(f.conj().transpose(0, 1), gw.transpose(0, 1))
         else:
-            ins = item[5]
+            ins = item[4]
             for k in reversed(range(len(fs))):
                 kind, f = fs[k]
                 psi_in = ins[k]
@@ -470,7 +471,7 @@ class _Unitary:
             if gm.is_complex() and not entries.is_complex():  # real entries: the real part
                 gm = gm.real
             gm = gm.to(entries.dtype)
-            ge = gather_prod_backward(entries, self.index, gm, self.chunked)
+            ge = gather_prod_backward(entries, self.index, gm, self.chunked, gathered)
             gt = self.table.backward(esaved, ge[: self.table.size])
             gu.index_add_(0, self.table.used, gt.to(gu.dtype))
         return g

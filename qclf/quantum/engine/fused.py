@@ -71,16 +71,16 @@ def chunked_index(index: torch.Tensor, n_entries: int, chunk: int = 64) -> tuple
     return (index + chunk_id * n_entries).reshape(-1), c
 
 
-def gather_prod_backward(entries, index, grad, chunked=None):
+def gather_prod_backward(entries, index, grad, chunked=None, gathered=None):
     """Gradient of ``entries[index].prod(0)`` (index (S, M, X)) with respect to ``entries``;
     returned in double precision. Each slot's factor is the product of the other slots
     (prefix times suffix, exact with zero entries; S is a handful, so one multiply per slot
     costs less than cumulative products, their concatenation and a flip). ``chunked``:
     :func:`chunked_index` of ``index`` (each entry collects up to 4**n / 4 contributions;
     summing them in float32 chunks, then in double, keeps float32 gradients within ~1e-6 of
-    float64's)."""
+    float64's). ``gathered``: ``entries[index]`` when the forward kept it."""
     s = index.shape[0]
-    g = take(entries, index)  # (S, M, X)
+    g = take(entries, index) if gathered is None else gathered  # (S, M, X)
     if s == 1:
         contrib = torch.ones_like(g)
     else:
