@@ -91,17 +91,52 @@ class ProductUnitary:
         return gu
 
 
-def _product_state(theta: torch.Tensor) -> tuple[list[torch.Tensor], torch.Tensor]:
+class _ChunkBuffers:
+    """One chunk's temporaries, allocated once per call and reused by every full chunk: a
+    fresh buffer per chunk costs its page faults, chunk after chunk (each is 0.25-1 MiB).
+    ``None`` entries: allocate (a partial last chunk, or chunks kept for the backward)."""
+
+    def __init__(self, like: torch.Tensor, width: int):
+        self.like, self.width, self.bufs = like, width, {}
+
+    def __call__(self, name: str, rows: int, b: int) -> torch.Tensor | None:
+        if b != self.width:
+            return None
+        t = self.bufs.get(name)
+        if t is None:
+            t = self.bufs[name] = torch.empty(rows, b, dtype=self.like.dtype,
+                                              device=self.like.device)  # fmt: skip
+        return t
+
+
+def _mm(a: torch.Tensor, b: torch.Tensor, out: torch.Tensor | None) -> torch.Tensor:
+    return a @ b if out is None else torch.mm(a, b, out=out)
+
+
+def _product_state(theta: torch.Tensor, bufs: _ChunkBuffers | None = None
+                   ) -> tuple[list[torch.Tensor], torch.Tensor]:  # fmt: skip
     """Product states of the first k encoded wires, k = 1..m, each (2**k, b) (the last is the
     chunk's state), and each wire's (cos, sin) of the half angle (m, 2, b), from the angles
-    (m, b)."""
-    half = theta * 0.5
-    cs = torch.stack([half.cos(), half.sin()], 1)
-    b = theta.shape[1]
+    (m, b); in ``bufs``' buffers when given."""
+    m, b = theta.shape
+    cs_buf = bufs("cs", 2 * m, b) if bufs is not None else None
+    if cs_buf is None:
+        half = theta * 0.5
+        cs = torch.stack([half.cos(), half.sin()], 1)
+    else:
+        cs = cs_buf.view(m, 2, b)
+        half = torch.mul(theta, 0.5, out=bufs("half", m, b))
+        torch.cos(half, out=cs[:, 0])
+        torch.sin(half, out=cs[:, 1])
     prefixes = [cs[0]]
-    for w in range(1, theta.shape[0]):
+    for w in range(1, m):
         p = prefixes[-1]
-        prefixes.append((p[:, None, :] * cs[w][None]).reshape(-1, b))
+        out = bufs(f"prefix{w}", p.shape[0] * 2, b) if bufs is not None else None
+        if out is None:
+            prefixes.append((p[:, None, :] * cs[w][None]).reshape(-1, b))
+        else:
+            torch.mul(p[:, None, :], cs[w][None], out=out.view(-1, 2, b))
+            prefixes.append(out)
     return prefixes, cs
 
 
@@ -136,10 +171,12 @@ class ProductUnitaryExpvals(torch.autograd.Function):
             out = torch.empty(st.shape[0], tt.shape[1], dtype=rdtype, device=theta.device)
             chunk = thresholds.PRODUCT_CHUNK
             keep = tt.shape[1] <= thresholds.PRODUCT_KEEP_CHUNKS * chunk
+            bufs = None if keep else _ChunkBuffers(tt, chunk)
             kept = []
             for a in range(0, tt.shape[1], chunk):
-                prefixes, cs = _product_state(tt[:, a : a + chunk])
-                amp = wc @ prefixes[-1]
+                prefixes, cs = _product_state(tt[:, a : a + chunk], bufs)
+                b = prefixes[-1].shape[1]
+                amp = _mm(wc, prefixes[-1], bufs("amp", wc.shape[0], b) if bufs else None)
                 if keep:
                     kept.append((prefixes, cs, amp))
                     torch.mm(st, amp * amp, out=out[:, a : a + chunk])
@@ -164,19 +201,23 @@ class ProductUnitaryExpvals(torch.autograd.Function):
             gtheta = torch.empty_like(tt) if need_t else None
             gwc = torch.zeros(wc.shape, dtype=torch.float64, device=wc.device) if need_u else None
             chunk = thresholds.PRODUCT_CHUNK
+            bufs = _ChunkBuffers(tt, chunk) if ctx.kept is None else None
             for i, a in enumerate(range(0, tt.shape[1], chunk)):
                 if ctx.kept is not None:
                     prefixes, cs, amp = ctx.kept[i]
                 else:
-                    prefixes, cs = _product_state(tt[:, a : a + chunk])
-                    amp = wc @ prefixes[-1]
+                    prefixes, cs = _product_state(tt[:, a : a + chunk], bufs)
+                    b = prefixes[-1].shape[1]
+                    amp = _mm(wc, prefixes[-1], bufs("amp", wc.shape[0], b))
                 state = prefixes[-1]
-                gamp = s2 @ gt[:, a : a + chunk]
+                b = state.shape[1]
+                gamp = _mm(s2, gt[:, a : a + chunk], bufs("gamp", s2.shape[0], b) if bufs else None)
                 gamp.mul_(amp)  # d/d amplitude of sum_r S_rt amp_r^2
                 if need_u:
                     gwc += (gamp @ state.transpose(0, 1)).to(torch.float64)
                 if need_t:
-                    _angle_grads(wct @ gamp, prefixes, cs, gtheta[:, a : a + chunk])
+                    gstate = _mm(wct, gamp, bufs("gstate", wct.shape[0], b) if bufs else None)
+                    _angle_grads(gstate, prefixes, cs, gtheta[:, a : a + chunk])
             gu = None
             if need_u:
                 gu = prog.unitary_backward(ctx.tape, gwc.to(wc.dtype), is_complex, flat_u)
