@@ -21,13 +21,10 @@ from qclf.quantum.engine.product_unitary import ProductUnitary
 TOL = 1e-10
 
 
-@pytest.fixture(autouse=True, params=[0, 1000], ids=["rebuilt", "kept"])
-def small_chunks(monkeypatch, request):
-    """Chunks of 13 circuits; the backward rebuilds every chunk's state, or the forward
-    keeps them all."""
+@pytest.fixture(autouse=True)
+def small_chunks(monkeypatch):
     monkeypatch.setattr(thresholds, "PRODUCT_MIN_BATCH_RATIO", 1)
     monkeypatch.setattr(thresholds, "PRODUCT_CHUNK", 13)
-    monkeypatch.setattr(thresholds, "PRODUCT_KEEP_CHUNKS", request.param)
 
 
 def _qnode(n, body, measure):
@@ -103,6 +100,33 @@ def _real_block(inputs, weights):  # RY encoding, RY/CNOT/CZ only: real W
 def test_quanvolution_block_in_chunks(batch):
     x = torch.rand(batch, 4, generator=torch.Generator().manual_seed(1)) * 3
     _compare(_qnode(4, _quanv, _zs(4)), {"weights": (2, 2, 4)}, x)
+
+
+def test_chunk_buffers_kept_between_calls_and_not_shared_while_busy():
+    """The program keeps its chunk buffers from call to call (same storage on the second call,
+    results still exact); a call that finds them busy (another thread, a forward inside a
+    backward) uses fresh ones and leaves them untouched."""
+    circuit = _qnode(4, _quanv, _zs(4))
+    ref, new = _layers(torch.float64, circuit, {"weights": (2, 2, 4)})
+    x1, x2 = (torch.rand(40, 4, generator=torch.Generator().manual_seed(s)).double() * 3
+              for s in (5, 6))  # fmt: skip
+    g = torch.ones(40, 4, dtype=torch.float64)
+    _run(new, x1, g)
+    (prog,) = [p.consts["product unitary"] for p in new.plans._plans.values()]
+    bufs = prog._buffers
+    ptrs = {k: t.data_ptr() for k, t in bufs.flat.items()}
+    assert ptrs and not bufs.lock.locked()
+    for busy in (False, True):
+        if busy:
+            bufs.lock.acquire()
+        out_new, out_ref = _run(new, x2, g), _run(ref, x2, g)
+        np.testing.assert_allclose(out_new[0].numpy(), out_ref[0].numpy(), atol=TOL, rtol=0)
+        np.testing.assert_allclose(out_new[1].numpy(), out_ref[1].numpy(), atol=TOL, rtol=0)
+        np.testing.assert_allclose(new.weights.grad.numpy(), ref.weights.grad.numpy(),
+                                   atol=TOL, rtol=0)  # fmt: skip
+        assert prog._buffers is bufs and bufs.lock.locked() == busy
+        assert {k: t.data_ptr() for k, t in bufs.flat.items()} == ptrs
+    bufs.lock.release()
 
 
 def test_real_unitary_and_fewer_outputs():

@@ -22,6 +22,8 @@ over chunks in double) goes back through the same unitary's adjoint
 
 from __future__ import annotations
 
+import threading
+
 import numpy as np
 import torch
 
@@ -60,6 +62,18 @@ class ProductUnitary:
             return None
         return cls(prog, mplan.frames[0].signs(prog.n), plan)
 
+    def buffers(self) -> _ChunkBuffers:
+        """The program's chunk buffers, locked for the caller (who releases ``lock``), or
+        fresh ones while another call holds them (a second thread, a forward inside a
+        backward)."""
+        bufs = self.__dict__.get("_buffers")
+        if bufs is None or bufs.width != thresholds.PRODUCT_CHUNK:
+            bufs = self._buffers = _ChunkBuffers(thresholds.PRODUCT_CHUNK)
+        if not bufs.lock.acquire(blocking=False):
+            bufs = _ChunkBuffers(thresholds.PRODUCT_CHUNK)
+            bufs.lock.acquire()
+        return bufs
+
     def values(self, bound: Bound) -> torch.Tensor:
         """(B, T) expectations of the frame's Z-words."""
         flat_b = bound.flat_b
@@ -92,25 +106,24 @@ class ProductUnitary:
 
 
 class _ChunkBuffers:
-    """One chunk's temporaries, allocated once per call and reused by every full chunk: a
-    fresh buffer per chunk costs its page faults, chunk after chunk (each is 0.25-1 MiB).
-    ``None`` entries: allocate (a partial last chunk, or chunks kept for the backward)."""
+    """One chunk's temporaries (product state, amplitudes, their gradients), kept by the
+    compiled program from call to call and reused by every chunk: on this machine a fresh
+    buffer of a quarter to one MiB costs its page faults each time it is allocated, more than
+    the arithmetic that fills it (``experiments/RESULTS.md``). At most one chunk's worth per
+    dtype and device (``thresholds.PRODUCT_CHUNK`` columns), freed with the plan; a buffer
+    for ``b`` columns is the contiguous front of its ``rows x chunk`` block. One call at a
+    time holds them (``lock``, :meth:`ProductUnitary.buffers`)."""
 
-    def __init__(self, like: torch.Tensor, width: int):
-        self.like, self.width, self.bufs = like, width, {}
+    def __init__(self, width: int):
+        self.width, self.flat, self.lock = width, {}, threading.Lock()
 
-    def __call__(self, name: str, rows: int, b: int) -> torch.Tensor | None:
-        if b != self.width:
-            return None
-        t = self.bufs.get(name)
-        if t is None:
-            t = self.bufs[name] = torch.empty(rows, b, dtype=self.like.dtype,
-                                              device=self.like.device)  # fmt: skip
-        return t
-
-
-def _mm(a: torch.Tensor, b: torch.Tensor, out: torch.Tensor | None) -> torch.Tensor:
-    return a @ b if out is None else torch.mm(a, b, out=out)
+    def __call__(self, name: str, rows: int, b: int, like: torch.Tensor) -> torch.Tensor:
+        key = (name, like.dtype, like.device)
+        t = self.flat.get(key)
+        if t is None or t.numel() < rows * self.width:
+            t = self.flat[key] = torch.empty(rows * self.width, dtype=like.dtype,
+                                             device=like.device)  # fmt: skip
+        return t[: rows * b].view(rows, b)
 
 
 def _product_state(theta: torch.Tensor, bufs: _ChunkBuffers | None = None
@@ -119,22 +132,21 @@ def _product_state(theta: torch.Tensor, bufs: _ChunkBuffers | None = None
     chunk's state), and each wire's (cos, sin) of the half angle (m, 2, b), from the angles
     (m, b); in ``bufs``' buffers when given."""
     m, b = theta.shape
-    cs_buf = bufs("cs", 2 * m, b) if bufs is not None else None
-    if cs_buf is None:
+    if bufs is None:
         half = theta * 0.5
         cs = torch.stack([half.cos(), half.sin()], 1)
     else:
-        cs = cs_buf.view(m, 2, b)
-        half = torch.mul(theta, 0.5, out=bufs("half", m, b))
+        cs = bufs("cs", 2 * m, b, theta).view(m, 2, b)
+        half = torch.mul(theta, 0.5, out=bufs("half", m, b, theta))
         torch.cos(half, out=cs[:, 0])
         torch.sin(half, out=cs[:, 1])
     prefixes = [cs[0]]
     for w in range(1, m):
         p = prefixes[-1]
-        out = bufs(f"prefix{w}", p.shape[0] * 2, b) if bufs is not None else None
-        if out is None:
+        if bufs is None:
             prefixes.append((p[:, None, :] * cs[w][None]).reshape(-1, b))
         else:
+            out = bufs(f"prefix{w}", p.shape[0] * 2, b, theta)
             torch.mul(p[:, None, :], cs[w][None], out=out.view(-1, 2, b))
             prefixes.append(out)
     return prefixes, cs
@@ -170,19 +182,15 @@ class ProductUnitaryExpvals(torch.autograd.Function):
             tt = theta.transpose(0, 1).contiguous()  # (m, B)
             out = torch.empty(st.shape[0], tt.shape[1], dtype=rdtype, device=theta.device)
             chunk = thresholds.PRODUCT_CHUNK
-            keep = tt.shape[1] <= thresholds.PRODUCT_KEEP_CHUNKS * chunk
-            bufs = None if keep else _ChunkBuffers(tt, chunk)
-            kept = []
-            for a in range(0, tt.shape[1], chunk):
-                prefixes, cs = _product_state(tt[:, a : a + chunk], bufs)
-                b = prefixes[-1].shape[1]
-                amp = _mm(wc, prefixes[-1], bufs("amp", wc.shape[0], b) if bufs else None)
-                if keep:
-                    kept.append((prefixes, cs, amp))
-                    torch.mm(st, amp * amp, out=out[:, a : a + chunk])
-                else:
+            bufs = prog.buffers()
+            try:
+                for a in range(0, tt.shape[1], chunk):
+                    prefixes, cs = _product_state(tt[:, a : a + chunk], bufs)
+                    b = prefixes[-1].shape[1]
+                    amp = torch.mm(wc, prefixes[-1], out=bufs("amp", wc.shape[0], b, tt))
                     torch.mm(st, amp.mul_(amp), out=out[:, a : a + chunk])
-        ctx.kept = kept if keep else None
+            finally:
+                bufs.lock.release()
         ctx.prog, ctx.tape, ctx.wc, ctx.is_complex = prog, tape, wc, is_complex
         ctx.save_for_backward(tt, flat_u)
         return out.transpose(0, 1)
@@ -201,25 +209,24 @@ class ProductUnitaryExpvals(torch.autograd.Function):
             gtheta = torch.empty_like(tt) if need_t else None
             gwc = torch.zeros(wc.shape, dtype=torch.float64, device=wc.device) if need_u else None
             chunk = thresholds.PRODUCT_CHUNK
-            bufs = _ChunkBuffers(tt, chunk) if ctx.kept is None else None
-            for i, a in enumerate(range(0, tt.shape[1], chunk)):
-                if ctx.kept is not None:
-                    prefixes, cs, amp = ctx.kept[i]
-                else:
+            bufs = prog.buffers()
+            try:
+                for a in range(0, tt.shape[1], chunk):
                     prefixes, cs = _product_state(tt[:, a : a + chunk], bufs)
-                    b = prefixes[-1].shape[1]
-                    amp = _mm(wc, prefixes[-1], bufs("amp", wc.shape[0], b))
-                state = prefixes[-1]
-                b = state.shape[1]
-                gamp = _mm(s2, gt[:, a : a + chunk], bufs("gamp", s2.shape[0], b) if bufs else None)
-                gamp.mul_(amp)  # d/d amplitude of sum_r S_rt amp_r^2
-                if need_u:
-                    gwc += (gamp @ state.transpose(0, 1)).to(torch.float64)
-                if need_t:
-                    gstate = _mm(wct, gamp, bufs("gstate", wct.shape[0], b) if bufs else None)
-                    _angle_grads(gstate, prefixes, cs, gtheta[:, a : a + chunk])
+                    state = prefixes[-1]
+                    b = state.shape[1]
+                    amp = torch.mm(wc, state, out=bufs("amp", wc.shape[0], b, tt))
+                    gamp = torch.mm(s2, gt[:, a : a + chunk], out=bufs("gamp", s2.shape[0], b, tt))
+                    gamp.mul_(amp)  # d/d amplitude of sum_r S_rt amp_r^2
+                    if need_u:
+                        gwc += (gamp @ state.transpose(0, 1)).to(torch.float64)
+                    if need_t:
+                        gstate = torch.mm(wct, gamp, out=bufs("gstate", wct.shape[0], b, tt))
+                        _angle_grads(gstate, prefixes, cs, gtheta[:, a : a + chunk])
+            finally:
+                bufs.lock.release()
             gu = None
             if need_u:
                 gu = prog.unitary_backward(ctx.tape, gwc.to(wc.dtype), is_complex, flat_u)
-        ctx.tape = ctx.wc = ctx.kept = None
+        ctx.tape = ctx.wc = None
         return None, (gtheta.transpose(0, 1) if need_t else None), gu

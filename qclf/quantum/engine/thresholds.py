@@ -106,11 +106,6 @@ PRODUCT_MIN_BATCH_RATIO = 128
 #: run, 8,192 / 16,384 / 32,768 / unchunked: 52.7 / 56.2 / 58.9 / 137 and 4.8 / 5.5 / 6.0 / 5.4.
 PRODUCT_CHUNK = 8192
 
-#: ... the forward keeps each chunk's product state and amplitudes for the backward (instead
-#: of rebuilding them there) for batches of at most this many chunks (KEEP x 8,192 circuits:
-#: ~PRODUCT_CHUNK x (2**m + 2 x 2**n) values a chunk).
-PRODUCT_KEEP_CHUNKS = 2
-
 #: registers of at least this many qubits fold each encoded wire's leading single-qubit gates
 #: into the product state (:mod:`.wire_gates`). Process CPU ms fwd+bwd, block steps / folded,
 #: SEL(3) with RX encoding, one process, interleaved, median of 5 (2026-12-02): 8 qubits at
