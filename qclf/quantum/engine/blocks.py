@@ -253,40 +253,46 @@ class BlockUnitary:
         return psi.transpose(0, 1)  # a view: the next segment's transpose is free
 
     def backward(self, item, g, gu):
+        """Adjoint steps on ``h = conj(g)`` (batch-minor): a block's adjoint is then ``a^T`` and
+        its gradient ``conj(sum_r h psi^T)``, GEMMs on contiguous operands (with ``g``, the
+        conjugated operand made every batched GEMM copy the state in transposed order)."""
         _, _, (entries, esaved, gathered), mats, saved = item
         need = gu is not None and self.table is not None
         gmats = {k: torch.zeros_like(m, dtype=_wide(m.dtype)) for k, m in mats.items()} \
             if need else {}  # fmt: skip
         ge = torch.zeros_like(entries, dtype=_wide(entries.dtype)) if need else None
-        g = g.transpose(0, 1).contiguous()  # (2**n, B)
+        gt = g.transpose(0, 1)
+        h = torch.empty(gt.shape, dtype=g.dtype, device=g.device)  # (2**n, B)
+        torch.conj_physical(gt, out=h) if g.is_complex() else h.copy_(gt)
         for i in reversed(range(len(self.steps))):
             step = self.steps[i]
             kind = step[0]
             if kind == "perm":
                 _, inv, ph = self.perm_tensors[i]
                 if ph is not None:
-                    g = g * conj(ph)[:, None]
-                g = g.index_select(0, inv)
+                    h = h * ph[:, None]
+                h = h.index_select(0, inv)
             elif kind == "diag":
                 psi_in = saved[i]
                 off = self.diag_offsets[step[1]]
                 d = entries[off:off + (1 << self.n)]
                 if need:
-                    gd = g * conj(psi_in).to(g.dtype) if g.is_complex() else g * psi_in
-                    ge[off:off + (1 << self.n)] += gd.sum(1, dtype=_wide(gd.dtype)).to(ge.dtype)
-                g = g * conj(d)[:, None]
-                if not psi_in.is_complex() and g.is_complex():
-                    g = g.real
+                    hd = h * psi_in.to(h.dtype) if h.is_complex() else h * psi_in
+                    ge[off:off + (1 << self.n)] += conj(hd.sum(1, dtype=_wide(hd.dtype))
+                                                        ).to(ge.dtype)  # fmt: skip
+                h = h * d[:, None]
+                if not psi_in.is_complex() and h.is_complex():
+                    h = h.real
             else:
                 ins = saved[i]
                 for j in reversed(range(len(step[1]))):
                     lo, k, m = step[1][j]
                     a, psi_in = mats[k][m], ins[j]
                     if need:
-                        gmats[k][m] += _block_outer(g, psi_in, lo, k).to(gmats[k].dtype)
-                    g = _apply_block(g, conj(a).transpose(0, 1), lo, k)
-                    if not psi_in.is_complex() and g.is_complex():
-                        g = g.real
+                        gmats[k][m] += conj(_block_outer(h, psi_in, lo, k)).to(gmats[k].dtype)
+                    h = _apply_block(h, a.transpose(0, 1), lo, k)
+                    if not psi_in.is_complex() and h.is_complex():
+                        h = h.real
         if need:
             for k, gm in gmats.items():
                 gm = gm.to(mats[k].dtype)
@@ -295,7 +301,7 @@ class BlockUnitary:
                                                gathered[k])  # fmt: skip
             gt = self.table.backward(esaved, ge[: self.table.size])
             gu.index_add_(0, self.table.used, gt.to(gu.dtype))
-        return g.transpose(0, 1)
+        return (torch.conj_physical(h) if h.is_complex() else h).transpose(0, 1)
 
 
 def _wide(dtype):
@@ -314,25 +320,26 @@ def _apply_block(psi: torch.Tensor, a: torch.Tensor, lo: int, k: int) -> torch.T
     return torch.matmul(a, psi.reshape(1 << lo, kk, -1)).reshape(psi.shape)
 
 
-def _block_outer(g: torch.Tensor, psi: torch.Tensor, lo: int, k: int) -> torch.Tensor:
-    """Gradient of a block's matrix from batch-minor ``g`` and ``psi`` (2**n, B):
-    ``sum_{l, r} g[l, i, r] conj(psi[l, j, r])``, in double precision for float32 sums of more
-    than ``fused._CHUNK`` terms (chunks summed in double, like :func:`.fused.outer_sum`)."""
-    wide = _wide(g.dtype)
-    if psi.shape[1] != g.shape[1]:  # one state broadcast over the batch
-        g = g.sum(1, keepdim=True, dtype=wide).to(g.dtype)
-    if g.is_complex() and not psi.is_complex():
-        psi = psi.to(g.dtype)
-    elif psi.is_complex() and not g.is_complex():
-        g = g.to(psi.dtype)
-        wide = _wide(g.dtype)
+def _block_outer(h: torch.Tensor, psi: torch.Tensor, lo: int, k: int) -> torch.Tensor:
+    """``sum_{l, r} h[l, i, r] psi[l, j, r]`` of batch-minor ``h`` and ``psi`` (2**n, B): with
+    ``h = conj(g)``, the conjugate of a block's matrix gradient. In double precision for
+    float32 sums of more than ``fused._CHUNK`` terms (chunks summed in double, like
+    :func:`.fused.outer_sum`)."""
+    wide = _wide(h.dtype)
+    if psi.shape[1] != h.shape[1]:  # one state broadcast over the batch
+        h = h.sum(1, keepdim=True, dtype=wide).to(h.dtype)
+    if h.is_complex() and not psi.is_complex():
+        psi = psi.to(h.dtype)
+    elif psi.is_complex() and not h.is_complex():
+        h = h.to(psi.dtype)
+        wide = _wide(h.dtype)
     kk = 1 << k
-    g3 = g.reshape(1 << lo, kk, -1)
-    p3 = conj(psi).reshape(1 << lo, kk, -1).transpose(1, 2)
-    m = g3.shape[2]
-    step = m if g.real.dtype != torch.float32 else _CHUNK
+    h3 = h.reshape(1 << lo, kk, -1)
+    p3 = psi.reshape(1 << lo, kk, -1).transpose(1, 2)
+    m = h3.shape[2]
+    step = m if h.real.dtype != torch.float32 else _CHUNK
     acc = None
     for c in range(0, m, step):
-        part = (g3[:, :, c:c + step] @ p3[:, c:c + step]).sum(0, dtype=wide)
+        part = (h3[:, :, c:c + step] @ p3[:, c:c + step]).sum(0, dtype=wide)
         acc = part if acc is None else acc + part
     return acc
