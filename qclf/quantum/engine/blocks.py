@@ -23,7 +23,7 @@ import numpy as np
 import torch
 
 from . import thresholds
-from .dense import _diag_spec, _gather_index, _moments, _table_items
+from .dense import _const_items, _diag_spec, _gather_index, _moments, _table_items
 from .entries import EntryTable
 from .fused import _CHUNK, chunked_index, conj, gather_prod_backward, take
 from .gates import complex_of
@@ -139,12 +139,7 @@ class BlockUnitary:
             if step[0] != "blocks":
                 continue
             for _, _, members in step[1]:
-                for g, _ in members:
-                    if g.const is not None and id(g) not in offsets:
-                        offsets[id(g)] = size
-                        e = g.const.detach().cpu().numpy().reshape(-1)
-                        const_entries.append(e)
-                        size += e.size
+                size = _const_items([g for g, _ in members], const_entries, offsets, size)
         self.one, self.zero = size, size + 1
         consts = np.concatenate(const_entries + [np.array([1.0, 0.0])])
         self.complex = bool((self.table is not None and self.table.complex)
@@ -261,9 +256,12 @@ class BlockUnitary:
         gmats = {k: torch.zeros_like(m, dtype=_wide(m.dtype)) for k, m in mats.items()} \
             if need else {}  # fmt: skip
         ge = torch.zeros_like(entries, dtype=_wide(entries.dtype)) if need else None
-        gt = g.transpose(0, 1)
-        h = torch.empty(gt.shape, dtype=g.dtype, device=g.device)  # (2**n, B)
-        torch.conj_physical(gt, out=h) if g.is_complex() else h.copy_(gt)
+        g_bm = g.transpose(0, 1)
+        h = torch.empty(g_bm.shape, dtype=g.dtype, device=g.device)  # (2**n, B), contiguous
+        if g.is_complex():
+            torch.conj_physical(g_bm, out=h)
+        else:
+            h.copy_(g_bm)
         for i in reversed(range(len(self.steps))):
             step = self.steps[i]
             kind = step[0]

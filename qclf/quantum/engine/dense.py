@@ -201,6 +201,18 @@ def _table_items(moment: list[Gate], items: list, offsets: dict, size: int
     return size, missing
 
 
+def _const_items(gates, consts: list, offsets: dict, size: int) -> int:
+    """Append the row-major entries of the constant gates among ``gates`` (not yet placed)
+    to ``consts``, each at ``offsets[id(gate)]`` from ``size`` on; returns the new size."""
+    for g in gates:
+        if g.const is not None and id(g) not in offsets:
+            offsets[id(g)] = size
+            e = g.const.detach().cpu().numpy().reshape(-1)
+            consts.append(e)
+            size += e.size
+    return size
+
+
 def _gather_index(tables: list[np.ndarray], one: int, device) -> torch.Tensor:
     """The index (S, M, X) of gather tables padded to one slot count with ``one`` (the entry
     1)."""
@@ -253,14 +265,8 @@ class _Unitary:
         # constant gates inside parametrised moments: their entries follow
         const_entries: list[np.ndarray] = []
         for mo, kind in zip(moments, kinds, strict=True):
-            if kind != "param":
-                continue
-            for g in mo:
-                if g.const is not None:
-                    offsets[id(g)] = size
-                    e = g.const.detach().cpu().numpy().reshape(-1)
-                    const_entries.append(e)
-                    size += e.size
+            if kind == "param":
+                size = _const_items(mo, const_entries, offsets, size)
         self.one, self.zero = size, size + 1
         const_entries.append(np.array([1.0, 0.0]))
         # factors: runs of constant moments multiplied at compile time

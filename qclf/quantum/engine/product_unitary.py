@@ -126,29 +126,22 @@ class _ChunkBuffers:
         return t[: rows * b].view(rows, b)
 
 
-def _product_state(theta: torch.Tensor, bufs: _ChunkBuffers | None = None
+def _product_state(theta: torch.Tensor, bufs: _ChunkBuffers
                    ) -> tuple[list[torch.Tensor], torch.Tensor]:  # fmt: skip
     """Product states of the first k encoded wires, k = 1..m, each (2**k, b) (the last is the
     chunk's state), and each wire's (cos, sin) of the half angle (m, 2, b), from the angles
-    (m, b); in ``bufs``' buffers when given."""
+    (m, b), in ``bufs``' buffers."""
     m, b = theta.shape
-    if bufs is None:
-        half = theta * 0.5
-        cs = torch.stack([half.cos(), half.sin()], 1)
-    else:
-        cs = bufs("cs", 2 * m, b, theta).view(m, 2, b)
-        half = torch.mul(theta, 0.5, out=bufs("half", m, b, theta))
-        torch.cos(half, out=cs[:, 0])
-        torch.sin(half, out=cs[:, 1])
+    cs = bufs("cs", 2 * m, b, theta).view(m, 2, b)
+    half = torch.mul(theta, 0.5, out=bufs("half", m, b, theta))
+    torch.cos(half, out=cs[:, 0])
+    torch.sin(half, out=cs[:, 1])
     prefixes = [cs[0]]
     for w in range(1, m):
         p = prefixes[-1]
-        if bufs is None:
-            prefixes.append((p[:, None, :] * cs[w][None]).reshape(-1, b))
-        else:
-            out = bufs(f"prefix{w}", p.shape[0] * 2, b, theta)
-            torch.mul(p[:, None, :], cs[w][None], out=out.view(-1, 2, b))
-            prefixes.append(out)
+        out = bufs(f"prefix{w}", p.shape[0] * 2, b, theta)
+        torch.mul(p[:, None, :], cs[w][None], out=out.view(-1, 2, b))
+        prefixes.append(out)
     return prefixes, cs
 
 

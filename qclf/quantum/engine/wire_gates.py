@@ -31,23 +31,17 @@ class WireGates:
     order (possibly none)."""
 
     def __init__(self, chains: list[list[Gate]], plan):
-        from .dense import _table_items  # noqa: PLC0415 - dense imports this module
+        from .dense import _const_items, _table_items  # noqa: PLC0415 - dense imports this
 
         self.chains = chains
         items: list[tuple] = []
         offsets: dict[int, int] = {}
-        size = 0
-        size, missing = _table_items([g for c in chains for g in c], items, offsets, size)
+        gates = [g for c in chains for g in c]
+        size, missing = _table_items(gates, items, offsets, 0)
         assert not missing  # chains hold only constants and table gates
         self.table = EntryTable(items, plan.flat_u_size, torch.float64, plan.device)
         consts: list[np.ndarray] = []
-        for c in chains:
-            for g in c:
-                if g.const is not None:
-                    offsets[id(g)] = size
-                    consts.append(g.const.detach().cpu().numpy().reshape(-1))
-                    size += 4
-        eye = size
+        eye = _const_items(gates, consts, offsets, size)
         consts.append(np.eye(2).reshape(-1))
         self.const_entries = torch.as_tensor(np.concatenate(consts).astype(complex),
                                              device=plan.device)  # fmt: skip
