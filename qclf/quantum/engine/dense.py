@@ -215,7 +215,10 @@ def _const_items(gates, consts: list, offsets: dict, size: int) -> int:
 
 def _gather_index(tables: list[np.ndarray], one: int, device) -> torch.Tensor:
     """The index (S, M, X) of gather tables padded to one slot count with ``one`` (the entry
-    1)."""
+    1). Slots that gather only ``one`` are dropped first: every slot costs a pass over the
+    moments' entries forward and two backward."""
+    tables = [t[(t != one).any(1)] for t in tables]
+    tables = [t if t.shape[0] else np.full((1, t.shape[1]), one) for t in tables]
     width = max(t.shape[0] for t in tables)
     tables = [np.vstack([t, np.full((width - t.shape[0], t.shape[1]), one)]) for t in tables]
     return torch.as_tensor(np.stack(tables, 1), device=device)
