@@ -165,6 +165,26 @@ def test_templates_on_the_program(template):
     _compare(_qnode(n, body), {"weights": shape}, x)
 
 
+def test_random_layers_on_six_qubits_gather_no_padding_slots():
+    """The benchmark's RandomLayers (6 qubits, 3 x 12 rotations) runs on the program, and no
+    gather slot takes only the entry 1 in every moment (such slots are dropped)."""
+    n = 6
+
+    def body(inputs, weights):
+        qml.AngleEmbedding(inputs, wires=range(n), rotation="X")
+        qml.RandomLayers(weights, wires=range(n), seed=42)
+
+    x = torch.rand(5, n, generator=torch.Generator().manual_seed(6)) * 3
+    layer = _compare(_qnode(n, body), {"weights": (3, 12)}, x)
+    (prog,) = _dense_programs(layer)
+    indexes = [u for u, _ in prog.segments if u.index is not None]
+    assert indexes
+    for unitary in indexes:
+        live = (unitary.index != unitary.one).any(-1)  # (slots, moments)
+        assert bool(live.any(1).all()), "a slot gathers only the entry 1"
+        assert unitary.index.shape[0] == int(live.sum(0).max())
+
+
 def test_permutations_and_phases_fold_into_the_moments():
     """A CNOT ring and S^dagger (the first RX's) cost no factor of their own."""
     n = 5

@@ -49,12 +49,16 @@ RUN_FUSE_MIN_RATIO = 1
 #: instead of gate-by-gate kernels (cost ~ operations dispatched per gate).
 DENSE_MAX_WIRES = 6
 
-#: ... as long as its moment matrices hold at most this many gathered entries (moments x gates
-#: per moment x 4**n): process CPU ms fwd+bwd, general schedule / program (2026-12-01):
-#: SEL(3) 5 qubits at 64 (21,504 entries) 3.2 / 1.7; QAOA 6 qubits at 256 (2 x 36,864) 12.1 /
-#: 6.2; IQP + SEL 6 qubits at 256 (86,016) 10.9 / 7.2; RandomLayers 6 qubits at 256 (393,216)
-#: 7.4 / 22.3.
-DENSE_MAX_GATHER = 1 << 17
+#: ... as long as its moment matrices hold at most this many gathered entries (moments x gather
+#: slots x 4**n; slots that only take the entry 1 are dropped). Process CPU ms fwd+bwd, general
+#: schedule / program, in one process, interleaved, median of 7 (2026-12-02), RandomLayers
+#: after an RX encoding: 6 qubits at 256, 3 x 12 rotations (245,760 entries) 6.5 / 5.0; 6 x 12
+#: (688,128) 13.6 / 13.1; 10 x 12 (1,146,880) 12.7 / 16.2; 20 x 12 (2,265,088) 28.6 / 32.2;
+#: 6 qubits at 32, 3 x 12 4.8 / 3.7, 10 x 12 11.9 / 12.7; 5 qubits at 64, 10 x 12 (220,160)
+#: 12.3 / 5.9. Earlier (2026-12-01, all slots padded to the widest moment): SEL(3) 5 qubits at
+#: 64 (21,504 entries) 3.2 / 1.7; QAOA 6 qubits at 256 (2 x 36,864) 12.1 / 6.2; IQP + SEL 6
+#: qubits at 256 (86,016) 10.9 / 7.2.
+DENSE_MAX_GATHER = 1 << 19
 
 #: ... and for batches of at most this many times 2**n circuits when its only batched gates
 #: are the product state's (above, the general schedule's one fused unitary costs as much);
