@@ -165,24 +165,34 @@ def test_templates_on_the_program(template):
     _compare(_qnode(n, body), {"weights": shape}, x)
 
 
-def test_random_layers_on_six_qubits_gather_no_padding_slots():
-    """The benchmark's RandomLayers (6 qubits, 3 x 12 rotations) runs on the program, and no
-    gather slot takes only the entry 1 in every moment (such slots are dropped)."""
+@pytest.mark.parametrize("batch", [5, 131])  # moments applied one by one / multiplied first
+def test_sparse_moments_gather_only_their_nonzero_entries(batch):
+    """The benchmark's RandomLayers (6 qubits, 3 x 12 rotations) runs on the program; its
+    moments (a few gates each) gather only their structurally nonzero entries, exactly the
+    nonzeros of the moment matrices, and no gather slot takes only the entry 1."""
     n = 6
 
     def body(inputs, weights):
         qml.AngleEmbedding(inputs, wires=range(n), rotation="X")
         qml.RandomLayers(weights, wires=range(n), seed=42)
 
-    x = torch.rand(5, n, generator=torch.Generator().manual_seed(6)) * 3
-    layer = _compare(_qnode(n, body), {"weights": (3, 12)}, x)
-    (prog,) = _dense_programs(layer)
-    indexes = [u for u, _ in prog.segments if u.index is not None]
-    assert indexes
-    for unitary in indexes:
-        live = (unitary.index != unitary.one).any(-1)  # (slots, moments)
-        assert bool(live.any(1).all()), "a slot gathers only the entry 1"
-        assert unitary.index.shape[0] == int(live.sum(0).max())
+    x = torch.rand(batch, n, generator=torch.Generator().manual_seed(6)) * 3
+    qnode = _qnode(n, body)
+    layer = _compare(qnode, {"weights": (3, 12)}, x)
+    (plan,) = layer.plans._plans.values()
+    prog = plan.consts["dense"]
+    (unitary,) = [u for u, _ in prog.segments if u.index is not None]
+    assert unitary.positions is not None and unitary.index.dim() == 2
+    assert bool((unitary.index != unitary.one).any(1).all()), "a slot gathers only the entry 1"
+    from qclf.quantum.engine.bind import Bound
+
+    w = torch.rand(3, 12, dtype=torch.float64) * 6
+    tape = qml.workflow.construct_tape(qnode)(x.double(), w)
+    mats = [m for k, m in zip([k for k, _ in unitary.factors],
+                              unitary.matrices(Bound(plan, tape.operations)), strict=True)
+            if k == "moment"]  # fmt: skip
+    nonzero = sum(int((m != 0).sum()) for m in mats)
+    assert nonzero == unitary.positions.numel() < 0.2 * len(mats) * 4**n
 
 
 def test_permutations_and_phases_fold_into_the_moments():
@@ -289,6 +299,25 @@ def test_gates_without_closed_form_entries_run_on_the_autograd_program():
     layer = _compare(_qnode(n, body), {"weights": (3,)}, torch.rand(4, n))
     (prog,) = _dense_programs(layer)
     assert not prog.fusable
+
+
+def test_sparse_moments_on_the_autograd_program():
+    """Sparse moments (a few gates on 6 wires) with a gate outside the entry table: the
+    gathered nonzero entries are scattered under autograd."""
+    n = 6
+
+    def body(inputs, weights):
+        qml.AngleEmbedding(inputs, wires=range(n))
+        qml.SingleExcitation(weights[0], wires=[0, 4])
+        qml.CNOT(wires=[2, 5])
+        qml.RY(weights[1], wires=3)
+        qml.CRX(weights[2], wires=[5, 1])
+        qml.RZ(weights[1], wires=2)
+
+    layer = _compare(_qnode(n, body), {"weights": (3,)}, torch.rand(4, n) * 3)
+    (prog,) = _dense_programs(layer)
+    assert not prog.fusable
+    assert any(u.positions is not None for u, _ in prog.segments)
 
 
 def test_direct_binding_replays_without_recording_the_function(monkeypatch):

@@ -24,7 +24,8 @@ number of gates:
    phase gates on any wires. Every gate entry of the segment comes from one closed-form table
    (:class:`.entries.EntryTable`: five torch operations for all gates), and every moment's full
    2**n x 2**n matrix is one gather of the entry vector with a constant index table and a
-   product over the moment's gates. Runs of constant moments are multiplied at compile time;
+   product over the moment's gates (sparse moments, a few gates on many wires, gather only
+   their structurally nonzero entries and scatter the products into zeros). Runs of constant moments are multiplied at compile time;
    constant permutations with phases (CNOT rings, S^dagger) fold into a neighbouring moment's
    index table, a phase moment into a neighbour as one more gathered factor. The moments are
    multiplied together (batches of at least ``PRODUCT_MIN_RATIO x 2**n`` circuits) or applied to
@@ -224,6 +225,42 @@ def _gather_index(tables: list[np.ndarray], one: int, device) -> torch.Tensor:
     return torch.as_tensor(np.stack(tables, 1), device=device)
 
 
+def _nonzero_index(tables: list[np.ndarray], one: int, zeros: np.ndarray, device
+                   ) -> tuple[torch.Tensor | None, torch.Tensor | None]:  # fmt: skip
+    """The gather index (S, N) of the moments' structurally nonzero entries and their
+    positions (N,) in the stacked (moments x 4**n) matrices, or (None, None) when more than
+    ``thresholds.DENSE_SPARSE_MAX_FILL`` of the entries are nonzero. A moment of a few gates
+    on a wide register is mostly zeros (a lone one-qubit gate on 6 qubits: 128 of 4,096
+    entries, the idle wires' slot gathering the entry 0 everywhere else); gathering only the
+    nonzero entries and scattering their products into zero matrices saves that work forward
+    and backward. Structural zeros: a slot reading the entry 0 or a constant entry 0."""
+    x = tables[0].shape[1]
+    kept, positions = [], []
+    for m, t in enumerate(tables):
+        nz = ~np.isin(t, zeros).any(0)
+        sub = t[:, nz]
+        sub = sub[(sub != one).any(1)]
+        kept.append(sub if sub.shape[0] else np.full((1, sub.shape[1]), one))
+        positions.append(m * x + np.flatnonzero(nz))
+    n = sum(p.size for p in positions)
+    if n > thresholds.DENSE_SPARSE_MAX_FILL * x * len(tables):
+        return None, None
+    width = max(t.shape[0] for t in kept)
+    index = np.hstack([np.vstack([t, np.full((width - t.shape[0], t.shape[1]), one)])
+                       for t in kept])  # fmt: skip
+    return (torch.as_tensor(index, device=device),
+            torch.as_tensor(np.concatenate(positions), device=device))  # fmt: skip
+
+
+def _moment_matrices(products: torch.Tensor, positions, n_moments: int, dim: int
+                     ) -> torch.Tensor:  # fmt: skip
+    """(moments, dim, dim) from the gathered products: as they are, or scattered into zeros
+    at their ``positions`` (:func:`_nonzero_index`); differentiable."""
+    if positions is not None:
+        products = products.new_zeros(n_moments * dim * dim).index_copy(0, positions, products)
+    return products.reshape(-1, dim, dim)
+
+
 def _diag_spec(moment: list[Gate], n: int) -> tuple[tuple, list[int]]:
     """Entry-table spec of the 2**n phases exp(i sum_g theta_g h_g) of a diagonal moment."""
     dim = 1 << n
@@ -311,16 +348,20 @@ class _Unitary:
         self.const_entries = torch.as_tensor(
             consts if self.complex else np.real(consts), device=plan.device
         ).to(cdtype if self.complex else rdtype)
-        self.index = None
+        self.index = self.positions = None
         if tables:
             used = sorted({v for k, v in self.factors if k == "moment"})
             renum = {old: new for new, old in enumerate(used)}
             tables = [tables[i] for i in used]
             self.factors = [(k, renum[v] if k == "moment" else v) for k, v in self.factors]
-            self.index = _gather_index(tables, self.one, plan.device)
             n_entries = (self.table.size if self.table is not None else 0) + sum(
                 1 << (2 * len(g.pos)) for g in self.singles
             ) + self.const_entries.shape[0]
+            zeros = n_entries - consts.shape[0] + np.flatnonzero(consts == 0)  # incl. zero
+            self.n_moments = len(tables)
+            self.index, self.positions = _nonzero_index(tables, self.one, zeros, plan.device)
+            if self.positions is None:
+                self.index = _gather_index(tables, self.one, plan.device)
             self.chunked = chunked_index(self.index, n_entries)
         self.factors = [(k, _const_tensor(v, plan) if k == "const" else v)
                         for k, v in self.factors]  # fmt: skip
@@ -426,8 +467,8 @@ class _Unitary:
         fs = self.factors
         if self.index is not None:
             entries, esaved = self.entries_saving(flat_u, cdtype if self.complex else rdtype)
-            gathered = take(entries, self.index)  # (S, M, X), kept for the backward
-            mats = gathered.prod(0).reshape(-1, dim, dim)
+            gathered = take(entries, self.index)  # (S, M, X) or (S, N), kept for the backward
+            mats = _moment_matrices(gathered.prod(0), self.positions, self.n_moments, dim)
             fs = [(k, v if k == "const" else mats[v]) for k, v in self.factors]
         if psi.shape[0] >= thresholds.PRODUCT_MIN_RATIO * dim and len(fs) > 1:
             prefix = [fs[0][1]]
@@ -480,6 +521,8 @@ class _Unitary:
             if gm.is_complex() and not entries.is_complex():  # real entries: the real part
                 gm = gm.real
             gm = gm.to(entries.dtype)
+            if self.positions is not None:
+                gm = gm.reshape(-1).index_select(0, self.positions)
             ge = gather_prod_backward(entries, self.index, gm, self.chunked, gathered)
             gt = self.table.backward(esaved, ge[: self.table.size])
             gu.index_add_(0, self.table.used, gt.to(gu.dtype))
@@ -511,7 +554,8 @@ class _Unitary:
             parts.append(bound.matrix(g).to(dtype).reshape(-1))
         parts.append(self.const_entries)
         entries = torch.cat(parts) if len(parts) > 1 else parts[0]
-        mats = GatherProd.apply(entries, self.index).reshape(-1, self.dim, self.dim)
+        mats = _moment_matrices(GatherProd.apply(entries, self.index), self.positions,
+                                self.n_moments, self.dim)  # fmt: skip
         return [v if k == "const" else mats[v] for k, v in self.factors]
 
 

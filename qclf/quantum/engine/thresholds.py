@@ -49,16 +49,18 @@ RUN_FUSE_MIN_RATIO = 1
 #: instead of gate-by-gate kernels (cost ~ operations dispatched per gate).
 DENSE_MAX_WIRES = 6
 
-#: ... as long as its moment matrices hold at most this many gathered entries (moments x gather
-#: slots x 4**n; slots that only take the entry 1 are dropped). Process CPU ms fwd+bwd, general
-#: schedule / program, in one process, interleaved, median of 7 (2026-12-02), RandomLayers
-#: after an RX encoding: 6 qubits at 256, 3 x 12 rotations (245,760 entries) 6.5 / 5.0; 6 x 12
-#: (688,128) 13.6 / 13.1; 10 x 12 (1,146,880) 12.7 / 16.2; 20 x 12 (2,265,088) 28.6 / 32.2;
-#: 6 qubits at 32, 3 x 12 4.8 / 3.7, 10 x 12 11.9 / 12.7; 5 qubits at 64, 10 x 12 (220,160)
-#: 12.3 / 5.9. Earlier (2026-12-01, all slots padded to the widest moment): SEL(3) 5 qubits at
-#: 64 (21,504 entries) 3.2 / 1.7; QAOA 6 qubits at 256 (2 x 36,864) 12.1 / 6.2; IQP + SEL 6
-#: qubits at 256 (86,016) 10.9 / 7.2.
-DENSE_MAX_GATHER = 1 << 19
+#: ... as long as its moment matrices gather at most this many entries (slots x entries: all
+#: 4**n of each moment, or only the structurally nonzero ones of sparse moments, below; slots
+#: that only take the entry 1 are dropped). Process CPU ms fwd+bwd, general schedule / program,
+#: in one process, interleaved, median of 7 (2026-12-02, final code): 6 qubits at 256,
+#: StronglyEntanglingLayers (dense moments) of 6 / 12 / 24 / 48 layers (172,032 / 344,064 /
+#: 688,128 / 1,376,256 entries): 6.2 / 3.6, 10.9 / 6.2, 16.2 / 11.5, 36.8 / 34.6; 24 layers at
+#: 32: 17.5 / 16.4. RandomLayers after an RX encoding (sparse moments), 6 qubits at 256, 3 /
+#: 10 / 20 / 40 x 12 rotations (16,640 / 91,392 / 163,584 / 350,976 entries): 9.2 / 4.4,
+#: 19.4 / 11.0, 34.3 / 19.3, 64.6 / 39.8; at 32, 40 x 12: 60.7 / 30.9; 5 qubits at 64, 40 x 12:
+#: 44.2 / 18.5. Before sparse moments, RandomLayers 3 x 12 gathered 393,216 entries (245,760
+#: without padding slots) and took 7.4 / 22.3 ms (2026-12-01).
+DENSE_MAX_GATHER = 1 << 20
 
 #: ... and for batches of at most this many times 2**n circuits when its only batched gates
 #: are the product state's (above, the general schedule's one fused unitary costs as much);
@@ -71,6 +73,14 @@ DENSE_MAX_GATHER = 1 << 19
 #: on blocks at 2,048: IQP + SEL 217 / 62, QAOA 197 / 101; IQP + SEL at 8,192: 1006 / 348.
 DENSE_MAX_BATCH_RATIO = 512
 
+#: A unitary's moments gather only their structurally nonzero entries (scattered into zero
+#: matrices) when at most this fraction of their entries is nonzero
+#: (:func:`.dense._nonzero_index`). RandomLayers 3 x 12 on 6 qubits: 8.5% nonzero, 8.2-9.8 ->
+#: 3.2-4.7 ms per call at 256 (three alternating pairs of processes, 2026-12-02); dense
+#: moments (SEL, IQP, QAOA: 100%) keep the plain gather, whose scatter would be pure cost.
+#: The 0.5 is not tuned: at half fill the scatter (one pass over the nonzeros forward, one
+#: backward) still saves half of every slot's gather, product and gradient passes.
+DENSE_SPARSE_MAX_FILL = 0.5
 
 #: the small-register program multiplies a segment's moment matrices into one unitary before
 #: applying it when the batch is at least this many times 2**n (else it applies them one by
