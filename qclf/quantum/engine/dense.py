@@ -25,11 +25,11 @@ number of gates:
    (:class:`.entries.EntryTable`: five torch operations for all gates), and every moment's full
    2**n x 2**n matrix is one gather of the entry vector with a constant index table and a
    product over the moment's gates (sparse moments, a few gates on many wires, gather only
-   their structurally nonzero entries and scatter the products into zeros). Runs of constant moments are multiplied at compile time;
-   constant permutations with phases (CNOT rings, S^dagger) fold into a neighbouring moment's
-   index table, a phase moment into a neighbour as one more gathered factor. The moments are
-   multiplied together (batches of at least ``PRODUCT_MIN_RATIO x 2**n`` circuits) or applied to
-   the state one by one.
+   their structurally nonzero entries and scatter the products into zeros). Runs of constant
+   moments are multiplied at compile time; constant permutations with phases (CNOT rings,
+   S^dagger) fold into a neighbouring moment's index table, a phase moment into a neighbour as
+   one more gathered factor. The moments are multiplied together (batches of at least
+   ``PRODUCT_MIN_RATIO x 2**n`` circuits) or applied to the state one by one.
 4. **One autograd node.** The whole program runs in :class:`.fused.FusedProgram` with a
    hand-written adjoint backward; gates without a table entry (their matrix built by
    PennyLane) run the same steps under autograd (:meth:`DenseProgram.final_state_autograd`).
@@ -106,9 +106,10 @@ def _terms(g: Gate) -> list[tuple] | None:
 
 
 class GatherProd(torch.autograd.Function):
-    """``out[m, x] = prod_s entries[index[s, m, x]]``: every moment's full matrix from one entry
-    vector in one pass; the backward scatters ``grad * prod_{t != s}`` (prefix and suffix
-    products, exact with zero entries) back onto the entries."""
+    """``out[...] = prod_s entries[index[s, ...]]``: every moment's full matrix (index (S, M,
+    X)) or nonzero entries (index (S, N), :func:`_nonzero_index`) from one entry vector in one
+    pass; the backward scatters ``grad * prod_{t != s}`` (prefix and suffix products, exact
+    with zero entries) back onto the entries."""
 
     @staticmethod
     def forward(ctx, entries, index):

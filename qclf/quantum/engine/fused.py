@@ -72,7 +72,8 @@ def chunked_index(index: torch.Tensor, n_entries: int, chunk: int = 64) -> tuple
 
 
 def gather_prod_backward(entries, index, grad, chunked=None, gathered=None):
-    """Gradient of ``entries[index].prod(0)`` (index (S, M, X)) with respect to ``entries``;
+    """Gradient of ``entries[index].prod(0)`` (index (S, ...): (S, M, X) for whole moments,
+    (S, N) for their nonzero entries) with respect to ``entries``;
     returned in double precision. Each slot's factor is the product of the other slots
     (prefix times suffix, exact with zero entries; S is a handful, so one multiply per slot
     costs less than cumulative products, their concatenation and a flip). ``chunked``:
