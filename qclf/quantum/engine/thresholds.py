@@ -75,12 +75,13 @@ DENSE_MAX_BATCH_RATIO = 512
 
 #: A unitary's moments gather only their structurally nonzero entries (scattered into zero
 #: matrices) when at most this fraction of their entries is nonzero
-#: (:func:`.dense._nonzero_index`). RandomLayers 3 x 12 on 6 qubits: 8.5% nonzero, 8.2-9.8 ->
-#: 3.2-4.7 ms per call at 256 (three alternating pairs of processes, 2026-12-02); dense
-#: moments (SEL, IQP, QAOA: 100%) keep the plain gather, whose scatter would be pure cost.
-#: The 0.5 is not tuned: at half fill the scatter (one pass over the nonzeros forward, one
-#: backward) still saves half of every slot's gather, product and gradient passes.
-DENSE_SPARSE_MAX_FILL = 0.5
+#: (:func:`.dense._nonzero_index`). Process CPU ms fwd+bwd, plain gather / nonzero entries, one
+#: process, interleaved, median of 7 (2026-12-02), 6 qubits after an RX encoding, layers of
+#: RY on k wires and a CNOT chain: 25% nonzero (k = 4, 3 layers, 256) 1.86 / 1.63; 50% (k = 5)
+#: 3 layers at 256 2.11 / 1.75, at 16 1.46 / 1.27, 6 layers at 256 3.32 / 2.21; 100% (k = 6,
+#: forced) 1.99 / 1.96. RandomLayers 3 x 12 (8.5%): 8.2-9.8 -> 3.2-4.7 ms at 256 (three
+#: alternating pairs of processes). Dense moments (SEL, IQP, QAOA: 100%) keep the plain gather.
+DENSE_SPARSE_MAX_FILL = 0.75
 
 #: the small-register program multiplies a segment's moment matrices into one unitary before
 #: applying it when the batch is at least this many times 2**n (else it applies them one by
