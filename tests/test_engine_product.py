@@ -154,6 +154,24 @@ def test_strongly_entangling_with_unencoded_wires_and_pauli_words(rotation):
     _compare(_qnode(n, body, measure), {"weights": (2, n, 3)}, x)
 
 
+def test_random_quanvolution_filter_on_sparse_moments():
+    """A RandomLayers filter (Henderson et al.'s quanvolution): its moments are sparse and
+    gather only their nonzero entries, inside the chunked path."""
+    n = 4
+
+    def body(inputs, weights):
+        qml.AngleEmbedding(inputs, wires=range(n), rotation="Y")
+        qml.RandomLayers(weights, wires=range(n), seed=3)
+
+    x = torch.rand(29, n, generator=torch.Generator().manual_seed(8)) * 3
+    circuit = _qnode(n, body, _zs(n))
+    _compare(circuit, {"weights": (2, 6)}, x)
+    new = TorchLayer(circuit, {"weights": (2, 6)}, strict=True)
+    new(x)
+    (plan,) = new.plans._plans.values()
+    assert plan.consts["product unitary"].unitary.positions is not None
+
+
 def test_hadamard_angle_encoding():
     """H then RY(x) per wire (the QCNN's encoding): the H joins W."""
     n = 4
