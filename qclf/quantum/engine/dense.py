@@ -215,15 +215,19 @@ def _const_items(gates, consts: list, offsets: dict, size: int) -> int:
     return size
 
 
-def _gather_index(tables: list[np.ndarray], one: int, device) -> torch.Tensor:
-    """The index (S, M, X) of gather tables padded to one slot count with ``one`` (the entry
-    1). Slots that gather only ``one`` are dropped first: every slot costs a pass over the
-    moments' entries forward and two backward."""
+def _padded_slots(tables: list[np.ndarray], one: int) -> list[np.ndarray]:
+    """Gather tables (slots x positions) with their slots that gather only ``one`` (the entry
+    1) dropped, then padded with ``one`` to one slot count: every slot costs a pass over the
+    gathered entries forward and two backward."""
     tables = [t[(t != one).any(1)] for t in tables]
     tables = [t if t.shape[0] else np.full((1, t.shape[1]), one) for t in tables]
     width = max(t.shape[0] for t in tables)
-    tables = [np.vstack([t, np.full((width - t.shape[0], t.shape[1]), one)]) for t in tables]
-    return torch.as_tensor(np.stack(tables, 1), device=device)
+    return [np.vstack([t, np.full((width - t.shape[0], t.shape[1]), one)]) for t in tables]
+
+
+def _gather_index(tables: list[np.ndarray], one: int, device) -> torch.Tensor:
+    """The index (S, M, X) of the moments' gather tables (:func:`_padded_slots`)."""
+    return torch.as_tensor(np.stack(_padded_slots(tables, one), 1), device=device)
 
 
 def _nonzero_index(tables: list[np.ndarray], one: int, zeros: np.ndarray, device
@@ -239,16 +243,11 @@ def _nonzero_index(tables: list[np.ndarray], one: int, zeros: np.ndarray, device
     kept, positions = [], []
     for m, t in enumerate(tables):
         nz = ~np.isin(t, zeros).any(0)
-        sub = t[:, nz]
-        sub = sub[(sub != one).any(1)]
-        kept.append(sub if sub.shape[0] else np.full((1, sub.shape[1]), one))
+        kept.append(t[:, nz])
         positions.append(m * x + np.flatnonzero(nz))
-    n = sum(p.size for p in positions)
-    if n > thresholds.DENSE_SPARSE_MAX_FILL * x * len(tables):
+    if sum(p.size for p in positions) > thresholds.DENSE_SPARSE_MAX_FILL * x * len(tables):
         return None, None
-    width = max(t.shape[0] for t in kept)
-    index = np.hstack([np.vstack([t, np.full((width - t.shape[0], t.shape[1]), one)])
-                       for t in kept])  # fmt: skip
+    index = np.hstack(_padded_slots(kept, one))
     return (torch.as_tensor(index, device=device),
             torch.as_tensor(np.concatenate(positions), device=device))  # fmt: skip
 
