@@ -178,19 +178,22 @@ class _Sized:
 
 
 def test_ctrl_c_before_the_first_epoch_says_nothing_was_saved(tmp_path: Path):
+    """Batches of 2 make the first epoch last seconds (about 900 steps), so that a test process
+    the machine schedules late still interrupts it before it ends (with batches of 32 the
+    whole run took 5 s after the device line, and one CI run saw it finish first)."""
     out = tmp_path / "o"
     env = dict(os.environ, OMP_NUM_THREADS="1", PYTHONUNBUFFERED="1")
     proc = subprocess.Popen([sys.executable, "-m", "qclf.cli", "train", "--model",
                              "hqnn_parallel", "--dataset", "digits", "--epochs", "3",
-                             "--out", str(out)],
+                             "--batch-size", "2", "--out", str(out)],
                             env=env, text=True, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     for line in proc.stderr:  # wait until training is under way (the device line)
         if line.startswith("qclf: hqnn_parallel on digits"):
             break
     proc.send_signal(signal.SIGINT)
     _, err = proc.communicate(timeout=120)
-    assert proc.returncode == 130
-    assert "no epoch had finished, so nothing was saved" in err
+    assert proc.returncode == 130, err[-2000:]
+    assert "no epoch had finished, so nothing was saved" in err, err[-2000:]
     assert not (out / "checkpoint.pt").exists()
 
 
