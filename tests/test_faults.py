@@ -177,16 +177,21 @@ class _Sized:
         return len(self.labels)
 
 
+def _default_sigint() -> None:
+    """In the child: Ctrl-C as in a terminal. A test runner started in the background by a
+    shell without job control (``cmd &`` in a script) ignores SIGINT, its children inherit
+    that, and Python then installs no KeyboardInterrupt handler."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def test_ctrl_c_before_the_first_epoch_says_nothing_was_saved(tmp_path: Path):
-    """Batches of 2 make the first epoch last seconds (about 900 steps), so that a test process
-    the machine schedules late still interrupts it before it ends (with batches of 32 the
-    whole run took 5 s after the device line, and one CI run saw it finish first)."""
     out = tmp_path / "o"
     env = dict(os.environ, OMP_NUM_THREADS="1", PYTHONUNBUFFERED="1")
     proc = subprocess.Popen([sys.executable, "-m", "qclf.cli", "train", "--model",
                              "hqnn_parallel", "--dataset", "digits", "--epochs", "3",
-                             "--batch-size", "2", "--out", str(out)],
-                            env=env, text=True, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+                             "--out", str(out)],
+                            env=env, text=True, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            preexec_fn=_default_sigint)  # fmt: skip
     for line in proc.stderr:  # wait until training is under way (the device line)
         if line.startswith("qclf: hqnn_parallel on digits"):
             break
