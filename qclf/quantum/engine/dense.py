@@ -801,7 +801,7 @@ class DenseProgram:
                 v = self.wire_gates.vectors(u.detach(), cs)
             suffix = self._suffix_states(v)
             psi = suffix[0]
-            tape.append(("prep", half, cs, v, suffix, fu, u))
+            tape.append(("prep", cs, v, suffix, fu, u))
         else:
             psi = torch.zeros(1, dim, dtype=rdtype, device=device)
             psi[0, 0] = 1
@@ -828,7 +828,7 @@ class DenseProgram:
                 if was_real:
                     g = g.real
             elif kind == "prep":
-                _, half, cs, v, suffix, fu, u = item
+                _, cs, v, suffix, fu, u = item
                 if gb is None and (gu is None or u is None):
                     continue
                 gcs = self._vector_grads(g, v, suffix)  # (B, wires, 2)
@@ -837,7 +837,7 @@ class DenseProgram:
                     if gu is not None:
                         gu += torch.autograd.grad(u, fu, gmat)[0]
                 if gb is not None:
-                    gangle = (gcs[..., 1] * half.cos() - gcs[..., 0] * half.sin()) / 2
+                    gangle = (gcs[..., 1] * cs[..., 0] - gcs[..., 0] * cs[..., 1]) / 2
                     gb.index_add_(1, self.prep_cols, gangle)
             else:
                 g = item[1].backward(item, g, gu)

@@ -81,7 +81,7 @@ def gather_prod_backward(entries, index, grad, chunked=None, gathered=None):
     summing them in float32 chunks, then in double, keeps float32 gradients within ~1e-6 of
     float64's). ``gathered``: ``entries[index]`` when the forward kept it."""
     s = index.shape[0]
-    g = take(entries, index) if gathered is None else gathered  # (S, M, X)
+    g = take(entries, index) if gathered is None else gathered  # (S, ...)
     if s == 1:
         contrib = torch.ones_like(g)
     else:

@@ -20,6 +20,7 @@ import numpy as np
 import torch
 
 from .entries import EntryTable
+from .fused import take
 from .gates import complex_of
 from .plan import Gate
 
@@ -58,7 +59,7 @@ class WireGates:
         """``U`` (wires, 2, 2) for this call, recorded by autograd if ``flat_u`` requires it."""
         entries = torch.cat([self.table.build(flat_u).to(self.const_entries.dtype),
                              self.const_entries])  # fmt: skip
-        gates = entries[self.index].reshape(*self.index.shape[:2], 2, 2)
+        gates = take(entries, self.index).reshape(*self.index.shape[:2], 2, 2)
         u = gates[0]
         for k in range(1, gates.shape[0]):
             u = gates[k] @ u
