@@ -24,7 +24,7 @@ import torch
 
 from . import thresholds
 from .dense import _const_items, _diag_spec, _gather_index, _moments, _table_items
-from .entries import EntryTable
+from .entries import EntryTable, entry_vector
 from .fused import _CHUNK, chunked_index, conj, gather_prod_backward, take
 from .gates import complex_of
 from .kernels import Monomial, local_index
@@ -209,13 +209,8 @@ class BlockUnitary:
     def forward(self, psi, flat_u, tape: list, rdtype, cdtype) -> torch.Tensor:
         entries, esaved = None, None
         if self.table is not None or self.index:
-            dtype = cdtype if self.complex else rdtype
-            parts = []
-            if self.table is not None:
-                e, esaved = self.table.build_saving(flat_u)
-                parts.append(e.to(dtype))
-            parts.append(self.const_entries.to(dtype))
-            entries = torch.cat(parts) if len(parts) > 1 else parts[0]
+            entries, esaved = entry_vector(self.table, self.const_entries, flat_u,
+                                           cdtype if self.complex else rdtype)  # fmt: skip
         gathered = {k: take(entries, ix) for k, ix in self.index.items()}  # kept for backward
         mats = {k: g.prod(0).reshape(-1, 1 << k, 1 << k) for k, g in gathered.items()}
         saved = []

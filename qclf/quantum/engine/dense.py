@@ -48,7 +48,7 @@ import torch
 
 from . import thresholds
 from .bind import Bound
-from .entries import EntryTable, entry_spec
+from .entries import EntryTable, entry_spec, entry_vector
 from .fused import (
     FusedProgram,
     _mm_t,
@@ -466,7 +466,8 @@ class _Unitary:
         entries = esaved = gathered = None
         fs = self.factors
         if self.index is not None:
-            entries, esaved = self.entries_saving(flat_u, cdtype if self.complex else rdtype)
+            entries, esaved = entry_vector(self.table, self.const_entries, flat_u,
+                                           cdtype if self.complex else rdtype)  # fmt: skip
             gathered = take(entries, self.index)  # (S, M, X) or (S, N), kept for the backward
             mats = _moment_matrices(gathered.prod(0), self.positions, self.n_moments, dim)
             fs = [(k, v if k == "const" else mats[v]) for k, v in self.factors]
@@ -527,16 +528,6 @@ class _Unitary:
             gt = self.table.backward(esaved, ge[: self.table.size])
             gu.index_add_(0, self.table.used, gt.to(gu.dtype))
         return g
-
-    def entries_saving(self, flat_u, dtype) -> tuple[torch.Tensor, tuple | None]:
-        """This call's entry vector without autograd (and what the table's backward needs)."""
-        saved = None
-        parts = []
-        if self.table is not None:
-            e, saved = self.table.build_saving(flat_u)
-            parts.append(e.to(dtype))
-        parts.append(self.const_entries)
-        return (torch.cat(parts) if len(parts) > 1 else parts[0]), saved
 
     @property
     def constant(self) -> bool:

@@ -164,3 +164,14 @@ class EntryTable:
             return mag
         ang = torch.addmm(self.b0[None], theta, self.b)[0]
         return mag * torch.polar(self._ones, ang)  # polar's backward needs abs >= 0
+
+
+def entry_vector(table: EntryTable | None, consts: torch.Tensor, flat_u: torch.Tensor | None,
+                 dtype: torch.dtype) -> tuple[torch.Tensor, tuple | None]:  # fmt: skip
+    """One call's entry vector without autograd, as the gather tables index it: the table's
+    entries (built in double precision, then cast to ``dtype``) followed by the constant
+    entries ``consts`` (already in ``dtype``); and what :meth:`EntryTable.backward` needs."""
+    if table is None:
+        return consts, None
+    e, saved = table.build_saving(flat_u)
+    return torch.cat([e.to(dtype), consts]), saved
