@@ -19,6 +19,8 @@ RandomLayers (3 x 12); the 8-qubit QCNN at 512; and one call at batch 1 (5 qubit
     nice python experiments/bench_engine.py --rows sel5,b1  # some rows
     python experiments/bench_engine.py --quick              # small batches (smoke test)
     python experiments/bench_engine.py --json out.json      # also write the rows as JSON
+    python experiments/bench_engine.py --compile            # qclf with compile=True
+    python experiments/bench_engine.py --compile-ab         # PL, qclf, qclf compile=True
 """
 
 from __future__ import annotations
@@ -209,32 +211,73 @@ def _fwd_bwd(layer, x):
     return run
 
 
-def _row_setup(name: str, quick: bool):
-    """(qnode, weight_shapes, PennyLane layer, qclf layer with the same weights, inputs)."""
-    build, batch, quick_batch, _ = ROWS[name]
+def _row_setup(name: str, quick: bool, batch: int | None = None, compile: bool = False):
+    """(qnode, weight_shapes, PennyLane layer, qclf layer with the same weights, inputs);
+    ``batch`` overrides the row's batch size; ``compile``: the qclf layer with
+    ``compile=True``."""
+    build, row_batch, quick_batch, _ = ROWS[name]
     qnode, ws, n_in = build()
-    batch = quick_batch if quick else batch
+    batch = batch or (quick_batch if quick else row_batch)
     torch.manual_seed(0)
     ref = qml.qnn.TorchLayer(qnode, ws)
-    new = TorchLayer(qnode, ws, strict=True)
+    new = TorchLayer(qnode, ws, strict=True, compile=compile)
     new.load_state_dict(ref.state_dict())
     x = torch.rand(batch, n_in, generator=torch.Generator().manual_seed(1))
     return qnode, ws, ref, new, x
 
 
-def bench_row(name: str, quick: bool = False, rounds: int = 3) -> dict:
-    _, _, ref, new, x = _row_setup(name, quick)
+def bench_row(name: str, quick: bool = False, rounds: int = 3, compile: bool = False) -> dict:
+    _, _, ref, new, x = _row_setup(name, quick, compile=compile)
     batch, desc = x.shape[0], ROWS[name][3]
     if batch == 1:
         x = x[0]
     ref_fn, new_fn = _fwd_bwd(ref, x), _fwd_bwd(new, x)
-    diff = (ref_fn().detach() - new_fn().detach()).abs().max().item()
+    t0 = time.perf_counter()
+    y_new = new_fn().detach()
+    first_call_s = time.perf_counter() - t0  # compiling, with compile=True
+    diff = (ref_fn().detach() - y_new).abs().max().item()
     gdiff = max((p.grad - dict(new.named_parameters())[k].grad).abs().max().item()
                 for k, p in ref.named_parameters())  # fmt: skip
     row = {"row": name, "description": desc, "batch": batch, "max_abs_diff": diff,
-           "max_abs_grad_diff": gdiff}  # fmt: skip
+           "max_abs_grad_diff": gdiff, "compile": compile,
+           "new_first_call_s": first_call_s}  # fmt: skip
     row.update(fair_compare(ref_fn, new_fn, rounds=rounds))
     row["plan_compiles"] = new.plans.compiles
+    if compile:  # did the calls run on the compiled program?
+        programs = [p.consts.get("compiled") for p in new.plans._plans.values()]
+        row["torch_compiled"] = any(p is not None and not p.failed for p in programs)
+    return row
+
+
+def compile_ab_row(name: str, quick: bool = False, rounds: int = 5,
+                   min_run_s: float = 0.25) -> dict:  # fmt: skip
+    """PennyLane, qclf and qclf with ``compile=True`` in one process: warm-up (compiling),
+    then ``rounds`` interleaved runs of each (each about ``min_run_s`` of calls); medians of
+    the process CPU time per call."""
+    qnode, ws, ref, new, x = _row_setup(name, quick)
+    comp = TorchLayer(qnode, ws, strict=True, compile=True)
+    comp.load_state_dict(ref.state_dict())
+    if x.shape[0] == 1:
+        x = x[0]
+    fns = {"pl": _fwd_bwd(ref, x), "engine": _fwd_bwd(new, x), "compiled": _fwd_bwd(comp, x)}
+    t0 = time.perf_counter()
+    fns["compiled"]()
+    row = {"row": name, "description": ROWS[name][3], "batch": x.shape[0] if x.dim() > 1 else 1,
+           "compile_s": time.perf_counter() - t0}  # fmt: skip
+    reps = {}
+    for k, fn in fns.items():
+        fn()
+        _, c = _timed(fn)
+        reps[k] = max(3, round(min_run_s / max(c, 1e-6)))
+    cpu: dict[str, list[float]] = {k: [] for k in fns}
+    for _ in range(rounds):
+        for k, fn in fns.items():
+            _, c = _timed(_repeated(fn, reps[k]))
+            cpu[k].append(c / reps[k])
+    for k, v in cpu.items():
+        row[f"{k}_cpu_s"] = statistics.median(v)
+    programs = [p.consts.get("compiled") for p in comp.plans._plans.values()]
+    row["torch_compiled"] = any(p is not None and not p.failed for p in programs)
     return row
 
 
@@ -245,10 +288,10 @@ def print_header(title: str, details: str) -> None:
           f", {details}, load average {os.getloadavg()[0]:.1f}")  # fmt: skip
 
 
-def float64_check(name: str, quick: bool = False) -> dict:
+def float64_check(name: str, quick: bool = False, batch: int | None = None) -> dict:
     """float32 errors of PennyLane and qclf against a float64 reference (qclf in float64, equal
     to PennyLane's float64 to 1e-10 by the tests): outputs and the summed weight gradients."""
-    qnode, ws, ref, new, x = _row_setup(name, quick)
+    qnode, ws, ref, new, x = _row_setup(name, quick, batch)
     batch = x.shape[0]
     new64 = TorchLayer(qnode, ws, strict=True)
     new64.load_state_dict(ref.state_dict())
@@ -280,8 +323,17 @@ def main(argv=None):
     ap.add_argument("--quick", action="store_true", help="small batches (smoke test)")
     ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--json", type=Path, help="also write the rows to this JSON file")
+    ap.add_argument("--compile-ab", action="store_true",
+                    help="instead: PennyLane, qclf and qclf with compile=True, interleaved in "
+                         "one process (CPU ms and ratios)")
+    ap.add_argument("--compile", action="store_true",
+                    help="qclf layers with compile=True (torch.compile; rows it cannot "
+                         "express run as usual, marked in the table)")
     ap.add_argument("--float64-check", action="store_true",
                     help="instead of timing: float32 errors of both sides against float64")
+    ap.add_argument("--batches", default="",
+                    help="with --float64-check: comma list of batch sizes to run each row at "
+                         "(how the summed gradients' errors grow with the batch)")
     args = ap.parse_args(argv)
     torch.set_num_threads(1)
     if args.float64_check:
@@ -289,26 +341,51 @@ def main(argv=None):
         print("\n| row | batch | max abs grad | PL f32 value / grad error | qclf f32 value / grad "
               "error | qclf grad error / max abs grad |")
         print("|---|---:|---:|---:|---:|---:|")
-        for name in args.rows.split(","):
-            r = float64_check(name, quick=args.quick)
+        batches = [int(b) for b in args.batches.split(",") if b] or [None]
+        for name, batch in ((n, b) for n in args.rows.split(",") for b in batches):
+            r = float64_check(name, quick=args.quick, batch=batch)
             print(f"| {ROWS[name][3]} | {r['batch']:,} | {r['max_abs_grad']:,.1f} | "
                   f"{r['pl32_value_err']:.1e} / {r['pl32_grad_err']:.1e} | "
                   f"{r['qclf32_value_err']:.1e} / {r['qclf32_grad_err']:.1e} | "
                   f"{r['qclf32_grad_err'] / r['max_abs_grad']:.1e} |", flush=True)  # fmt: skip
         return
-    print_header("qclf engine benchmark", "float32, fwd+bwd")
+    if args.compile_ab:
+        rounds = max(args.rounds, 5)
+        print_header("compile=True A/B", f"float32, fwd+bwd, median of {rounds}")
+        print("\n| row | batch | first call [s] | PennyLane [ms] | qclf [ms] | qclf compile=True "
+              "[ms] | PL / qclf | PL / compiled | qclf / compiled |")
+        print("|---|---:|---:|---:|---:|---:|---:|---:|---:|")
+        rows = []
+        for name in args.rows.split(","):
+            r = compile_ab_row(name, quick=args.quick, rounds=rounds)
+            rows.append(r)
+            pl, en, co = (r[f"{k}_cpu_s"] for k in ("pl", "engine", "compiled"))
+            mark = "" if r["torch_compiled"] else " (not compiled)"
+            print(f"| {r['description']}{mark} | {r['batch']:,} | {r['compile_s']:.1f} | "
+                  f"{_fmt_ms(pl)} | {_fmt_ms(en)} | {_fmt_ms(co)} | {pl / en:.1f}x | "
+                  f"{pl / co:.1f}x | {en / co:.2f} |", flush=True)  # fmt: skip
+        if args.json:
+            args.json.write_text(json.dumps(rows, indent=1))
+        return
+    print_header("qclf engine benchmark", "float32, fwd+bwd"
+                 + (", qclf with compile=True" if args.compile else ""))
     rows = []
     for name in args.rows.split(","):
-        row = bench_row(name, quick=args.quick, rounds=args.rounds)
+        row = bench_row(name, quick=args.quick, rounds=args.rounds, compile=args.compile)
         rows.append(row)
+        extra = ""
+        if args.compile:
+            extra = (f", first call {row['new_first_call_s']:.1f} s, torch.compiled: "
+                     f"{row['torch_compiled']}")  # fmt: skip
         print(f"  {name}: PL {_fmt_ms(row['ref_wall_s'])} ms, qclf {_fmt_ms(row['new_wall_s'])} "
-              f"ms, cpu ratio {row['cpu_ratio']:.1f}x", flush=True)  # fmt: skip
+              f"ms, cpu ratio {row['cpu_ratio']:.1f}x{extra}", flush=True)  # fmt: skip
     print()
     print("| row | batch | PennyLane [ms] | qclf [ms] | PL / qclf (wall) | PL / qclf (CPU) "
           "| peak MiB PL / qclf | max abs diff (value, grad) |")
     print("|---|---:|---:|---:|---:|---:|---:|---:|")
     for r in rows:
-        print(f"| {r['description']} | {r['batch']:,} | {_fmt_ms(r['ref_wall_s'])} | "
+        mark = " (not compiled)" if args.compile and not r["torch_compiled"] else ""
+        print(f"| {r['description']}{mark} | {r['batch']:,} | {_fmt_ms(r['ref_wall_s'])} | "
               f"{_fmt_ms(r['new_wall_s'])} | {r['wall_ratio']:.1f}x | {r['cpu_ratio']:.1f}x | "
               f"{r['ref_peak_mib']:.0f} / {r['new_peak_mib']:.0f} | "
               f"{r['max_abs_diff']:.1e}, {r['max_abs_grad_diff']:.1e} |")  # fmt: skip

@@ -72,6 +72,12 @@ class TorchLayer(qml.qnn.TorchLayer):
     PennyLane runs is logged as a bug with its traceback, that call is answered by PennyLane
     and the layer stays compiled (strict mode raises it).
 
+    ``compile=True`` runs circuits of at most ``thresholds.DENSE_MAX_WIRES`` qubits measured
+    by Pauli-word expectations through ``torch.compile`` (:mod:`qclf.quantum.engine.compiled`):
+    several times faster per call at small batches, after seconds of compiling per batch size
+    (needs a C++ compiler on CPU). Other circuits, or a compiler that fails, run as usual (said
+    once in the log).
+
     Attributes:
         compiled (bool): ``True`` while the layer runs on the engine.
         fallback_reason (str | None): why the layer falls back, if it does.
@@ -83,9 +89,11 @@ class TorchLayer(qml.qnn.TorchLayer):
     """
 
     def __init__(self, qnode, weight_shapes, init_method=None, *, force_fallback=False,
-                 strict: bool | None = None, record_each_call: bool = False):  # fmt: skip
+                 strict: bool | None = None, record_each_call: bool = False,
+                 compile: bool = False):  # fmt: skip
         super().__init__(qnode, weight_shapes, init_method=init_method)
         self.__dict__["_qclf_record_each_call"] = bool(record_each_call)
+        self.__dict__["_qclf_compile"] = bool(compile)
         strict = strict_default() if strict is None else bool(strict)
         reason = "forced by the user" if force_fallback else self._static_check()
         # plain object attributes (not qnode attributes): see TorchLayer.__setattr__
@@ -213,7 +221,7 @@ class TorchLayer(qml.qnn.TorchLayer):
         if fast is not None:  # replay without recording the quantum function
             plan, binding, structure, flat = fast
             res = run_plan(plan, None, bound=binding.bind(plan, x, self._weight_list(x)),
-                           stacked=flat)  # fmt: skip
+                           stacked=flat, compile=self._qclf_compile)  # fmt: skip
             if isinstance(res, torch.Tensor):  # [expval, ...] as one (B, T) tensor
                 return res
             return qml.pytrees.unflatten(res, structure)
@@ -226,7 +234,8 @@ class TorchLayer(qml.qnn.TorchLayer):
         if shots is None:
             if direct and key not in self.plans.direct:
                 self.plans.direct[key] = self._direct_binding(x, plan, tape, structure)
-            return qml.pytrees.unflatten(run_plan(plan, ops), structure)
+            return qml.pytrees.unflatten(run_plan(plan, ops, compile=self._qclf_compile),
+                                         structure)  # fmt: skip
         parts = [part.shots for part in shots.shot_vector for _ in range(part.copies)]
         if len(parts) == 1:
             return qml.pytrees.unflatten(run_plan(plan, ops, shots=parts[0]), structure)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Sequence
 
 import pennylane as qml
@@ -9,22 +10,28 @@ import torch
 
 from . import thresholds
 from .bind import Bound
+from .compiled import CompiledProgram
 from .dense import DenseProgram
+from .errors import UnsupportedCircuit
 from .execute import final_state
 from .guard import check_memory
 from .plan import CircuitPlan, PlanCache
 from .product_unitary import ProductUnitary
 from .shots import ShotEstimates, check_shot_plan, sampled_results
 
+logger = logging.getLogger("qclf.quantum")
+
 
 def run_plan(plan: CircuitPlan, ops: Sequence | None, *, fuse: bool = True,
              shots: int | None = None, generator: torch.Generator | None = None,
-             bound: Bound | None = None, stacked: bool = False):
+             bound: Bound | None = None, stacked: bool = False, compile: bool = False):
     """Results of ``plan`` for the recorded top-level operations ``ops`` of this call (or for
     the flat parameters of an already ``bound`` call of a plan without dynamic operations);
     with ``shots``, finite-shot estimates with parameter-shift gradients (:mod:`.shots`).
     ``stacked``: return one (B, T) tensor instead of the list when the measurements allow it
-    (:attr:`.measure.MeasurementPlan.stack_terms`)."""
+    (:attr:`.measure.MeasurementPlan.stack_terms`). ``compile``: run the small-register
+    program through ``torch.compile`` where it can (:mod:`.compiled`; else, said once in the
+    log, as usual)."""
     with qml.QueuingManager.stop_recording():
         bound = Bound(plan, ops) if bound is None else bound
         gates = plan.gates(ops)
@@ -55,6 +62,13 @@ def run_plan(plan: CircuitPlan, ops: Sequence | None, *, fuse: bool = True,
         if form is not None:  # the frame's values without a state
             values = [form.values(bound)]
         elif dense is not None:
+            program = _compiled_program(plan, dense) if compile else None
+            values = program.run(bound) if program is not None else None
+            if values is not None:
+                if values.shape[0] == 1 and batch > 1:
+                    values = values.expand(batch, -1)
+                values = values if batched else values[0]
+                return values if stacked else list(values.unbind(-1))
             psi = dense.final_state(bound)
         else:
             psi = final_state(gates, bound, plan.n, fuse, mplan.rotation)
@@ -62,6 +76,19 @@ def run_plan(plan: CircuitPlan, ops: Sequence | None, *, fuse: bool = True,
         if stacked and mplan.stack_terms is not None:
             return mplan.evaluate_stacked(psi, bound, batched, prerotated, batch, values)
         return mplan.evaluate(psi, bound, batched, prerotated, batch, values)
+
+
+def _compiled_program(plan: CircuitPlan, dense: DenseProgram) -> CompiledProgram | None:
+    """The plan's :class:`.compiled.CompiledProgram`, built on first use; None (the reason
+    logged once) when the program cannot be expressed or compiled."""
+    if "compiled" not in plan.consts:
+        try:
+            plan.consts["compiled"] = CompiledProgram(dense, plan.measurements, plan)
+        except UnsupportedCircuit as exc:
+            logger.warning("qclf: compile=True: this circuit runs without torch.compile: %s",
+                           exc)  # fmt: skip
+            plan.consts["compiled"] = None
+    return plan.consts["compiled"]
 
 
 def _product_unitary(plan: CircuitPlan, dense: DenseProgram | None) -> ProductUnitary | None:

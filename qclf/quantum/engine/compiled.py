@@ -1,0 +1,252 @@
+"""The small-register program as one ``torch.compile``d function (``TorchLayer(compile=True)``).
+
+At small batches a call of the engine is a few hundred tiny torch operations (about 170 for
+5 qubits at batch 1), each costing microseconds of dispatch, whatever its size; no rewrite in
+eager torch gets far below that (``experiments/bench_batch1_floor.py``: a hand-written eager
+version of the batch-1 row costs more than the engine). A compiled kernel does: this module
+writes the :class:`.dense.DenseProgram` of a plan as a pure function of the flat parameters,
+in real arithmetic (inductor generates no code for complex operations: a complex state is
+stored as ``[re | im]`` and a complex matrix acts as a real block matrix, one GEMM per
+product), and hands it to ``torch.compile``, whose generated forward and backward replace the
+fused program's hand-written adjoint.
+
+Same steps as the fused program: the product state of the encoded wires, then per segment its
+weight-only unitary (entries built in double precision from the entry table, gathered,
+multiplied per moment; the moments multiplied into one matrix for batches of at least
+``PRODUCT_MIN_RATIO x 2**n``, else applied one by one) and its data phases; the Pauli-word
+expectations of one frame as ``|psi|^2 @ signs``.
+
+Measured (``experiments/RESULTS.md``): 1.2-1.5x the fused program's speed on the benchmark's
+circuits of up to 6 qubits at batches 1 to 256; sparse moments (RandomLayers) ran slower
+compiled and stay on the fused program.
+
+Costs and limits: the first call compiles for 10-30 s (5-6 qubits, this 2-core machine), and
+a second batch size once more (``torch.compile`` then makes the batch size dynamic); it needs
+what inductor needs (a C++ compiler on CPU). A program it cannot express (measurements other
+than Pauli-word expectations in one frame, gates built outside the entry table, sparse
+moments, more than ``DENSE_MAX_WIRES`` qubits) or a compiler that fails leaves the layer on
+the engine's usual path, said once in the log.
+"""
+
+from __future__ import annotations
+
+import itertools
+import logging
+import types
+
+import numpy as np
+import torch
+
+from . import thresholds
+from .errors import UnsupportedCircuit
+
+logger = logging.getLogger("qclf.quantum")
+
+Pair = tuple[torch.Tensor, torch.Tensor | None]  # (real, imaginary or None for real)
+
+
+def _split(t: torch.Tensor) -> Pair:
+    if t.is_complex():
+        return t.real.contiguous(), t.imag.contiguous()
+    return t, None
+
+
+def _cmul(a: Pair, b: Pair) -> Pair:
+    ar, ai = a
+    br, bi = b
+    if ai is None and bi is None:
+        return ar * br, None
+    if ai is None:
+        return ar * br, ar * bi
+    if bi is None:
+        return ar * br, ai * br
+    return ar * br - ai * bi, ar * bi + ai * br
+
+
+def _block(f: Pair) -> tuple[torch.Tensor, bool]:
+    """``(M^T, complex)``: a (K', K) matrix as the right operand of ``state @ M^T``; a complex
+    ``A + iB`` as the real (2K, 2K') block ``[[A^T, B^T], [-B^T, A^T]]`` acting on states
+    stored as ``[re | im]`` (B, 2K), so that a complex product is one real GEMM."""
+    fr, fi = f
+    if fi is None:
+        return fr.transpose(0, 1), False
+    top = torch.cat([fr.transpose(0, 1), fi.transpose(0, 1)], 1)
+    bottom = torch.cat([-fi.transpose(0, 1), fr.transpose(0, 1)], 1)
+    return torch.cat([top, bottom], 0), True
+
+
+def _apply(psi: torch.Tensor, psi_complex: bool, m: torch.Tensor, m_complex: bool):
+    """``psi @ M^T`` with ``psi`` real (B, K) or ``[re | im]`` (B, 2K), ``m`` from
+    :func:`_block`; returns the state and whether it is complex."""
+    if psi_complex == m_complex:
+        return psi @ m, psi_complex
+    if m_complex:  # real state, complex matrix: [psi A^T | psi B^T]
+        k = psi.shape[1]
+        return psi @ m[:k], True
+    b = psi.shape[0]  # complex state, real matrix: both halves at once
+    return (psi.reshape(2 * b, -1) @ m).reshape(b, -1), True
+
+
+class _CompiledUnitary:
+    """One segment's unitary (:class:`.dense._Unitary`) on ``[re | im]`` states."""
+
+    def __init__(self, unitary, rdtype):
+        if unitary.singles:
+            raise UnsupportedCircuit("gates without a closed-form table entry")
+        self.u = unitary
+        self.rdtype = rdtype
+        self.consts = _split(unitary.const_entries)
+        self.factors = [(k, _block(_split(v)) if k == "const" else v)
+                        for k, v in unitary.factors]  # fmt: skip
+
+    def entries(self, flat_u: torch.Tensor | None) -> Pair:
+        table = self.u.table
+        cr, ci = self.consts
+        if table is None:
+            return cr, ci
+        theta = flat_u.index_select(0, table.used).to(table.a.dtype)[None]
+        mag = torch.addmm(table.a0[None], theta, table.a)[0].cos() * table.scale
+        if table.complex:
+            ang = torch.addmm(table.b0[None], theta, table.b)[0]
+            er, ei = (mag * ang.cos()).to(self.rdtype), (mag * ang.sin()).to(self.rdtype)
+        else:
+            er, ei = mag.to(self.rdtype), None
+        re = torch.cat([er, cr])
+        if ei is None and ci is None:
+            return re, None
+        ei = torch.zeros_like(er) if ei is None else ei
+        ci = torch.zeros_like(cr) if ci is None else ci
+        return re, torch.cat([ei, ci])
+
+    def matrices(self, flat_u) -> list[tuple[torch.Tensor, bool]]:
+        """The factors in application order, as :func:`_block` operands."""
+        u = self.u
+        if u.index is None:
+            return [v for _, v in self.factors]
+        er, ei = self.entries(flat_u)
+        idx = u.index.reshape(u.index.shape[0], -1)
+        prod: Pair = (er[idx[0]], None if ei is None else ei[idx[0]])
+        for s in range(1, idx.shape[0]):
+            prod = _cmul(prod, (er[idx[s]], None if ei is None else ei[idx[s]]))
+        mr, mi = (self._scatter(p) for p in prod)
+        return [v if k == "const" else _block((mr[v], None if mi is None else mi[v]))
+                for k, v in self.factors]  # fmt: skip
+
+    def _scatter(self, p: torch.Tensor | None) -> torch.Tensor | None:
+        u = self.u
+        if p is None:
+            return None
+        if u.positions is not None:
+            p = p.new_zeros(u.n_moments * u.dim * u.dim).index_copy(0, u.positions, p)
+        return p.reshape(-1, u.dim, u.dim)
+
+    def apply(self, psi: torch.Tensor, psi_complex: bool, flat_u):
+        mats = self.matrices(flat_u)
+        if psi.shape[0] >= thresholds.PRODUCT_MIN_RATIO * self.u.dim and len(mats) > 1:
+            w, wc = mats[0]  # the whole segment as one matrix: W^T <- W^T @ M^T
+            for m, mc in mats[1:]:
+                if wc and not mc:
+                    m = torch.block_diag(m, m)
+                elif mc and not wc:
+                    w = torch.block_diag(w, w)
+                w, wc = w @ m, wc or mc
+            mats = [(w, wc)]
+        for m, mc in mats:
+            psi, psi_complex = _apply(psi, psi_complex, m, mc)
+        return psi, psi_complex
+
+
+_PROGRAM_IDS = itertools.count()
+
+
+def _own_code(fn):
+    """``fn`` with a code object of its own. ``torch.compile`` keeps compiled graphs, and its
+    limit of recompiles (8), per code object: with one shared ``values`` every program of the
+    process would count against that limit, and the ninth would fail. Its own code object
+    also frees the program's graphs with the program (no process-wide cache)."""
+    name = f"{fn.__name__}_{next(_PROGRAM_IDS)}"  # equal code objects would share a cache
+    code = fn.__code__.replace(co_name=name, co_qualname=name)
+    return types.FunctionType(code, fn.__globals__, name, fn.__defaults__, fn.__closure__)
+
+
+class CompiledProgram:
+    """A plan's :class:`.dense.DenseProgram` and one-frame Pauli-word expectations as a pure
+    function ``values(flat_u, flat_b) -> (b, T)``, run through ``torch.compile``."""
+
+    def __init__(self, dense, mplan, plan):
+        if dense is None:
+            raise UnsupportedCircuit("the circuit has no small-register program")
+        if dense.wire_gates is not None or any(
+            type(u).__name__ != "_Unitary" for u, _ in dense.segments
+        ):
+            raise UnsupportedCircuit(f"{dense.n} qubits: wider than the whole-register program")
+        if any(u.positions is not None for u, _ in dense.segments):
+            # RandomLayers (6 qubits, 3 x 12) at 256: 2.60 ms on the fused program, 3.85 ms
+            # compiled (one process, interleaved, median of 5, 2026-12-02)
+            raise UnsupportedCircuit("sparse moments run faster on the fused program")
+        if mplan.stack_terms is None:
+            raise UnsupportedCircuit("measurements other than Pauli-word expectations in one "
+                                     "basis")  # fmt: skip
+        frame = mplan.frames[mplan.items[0].sentence.terms[0][0]]
+        if not mplan.rotation and any(b != "Z" for b in frame.bases.values()):
+            raise UnsupportedCircuit("a measurement basis not rotated into the circuit")
+        self.n, self.rdtype = dense.n, plan.rdtype
+        self.dense = dense
+        self.segments = [(_CompiledUnitary(u, plan.rdtype), ph) for u, ph in dense.segments]
+        signs = frame.signs(self.n)[:, mplan.stack_terms]
+        self.signs = torch.as_tensor(np.ascontiguousarray(signs), device=plan.device).to(
+            plan.rdtype
+        )
+        self.e0 = torch.zeros(1, 1 << self.n, dtype=plan.rdtype, device=plan.device)
+        self.e0[0, 0] = 1
+        self.fn = torch.compile(_own_code(CompiledProgram.values), fullgraph=True)
+        self.failed = False
+
+    def product_state(self, flat_b: torch.Tensor) -> torch.Tensor:
+        """The real product state (B, 2**n) of the encoded wires (others |0>)."""
+        half = flat_b[:, self.dense.prep_cols] / 2
+        c, s = half.cos(), half.sin()
+        wires = self.dense.prep_wire_list
+        psi = torch.ones_like(c[:, :1])
+        j = 0
+        for p in range(self.n):
+            if j < len(wires) and wires[j] == p:
+                v = torch.stack([c[:, j], s[:, j]], 1)
+                j += 1
+                psi = (psi[:, :, None] * v[:, None, :]).reshape(psi.shape[0], -1)
+            else:  # |0>: the upper half
+                psi = torch.cat([psi[:, :, None], torch.zeros_like(psi)[:, :, None]], 2)
+                psi = psi.reshape(psi.shape[0], -1)
+        return psi
+
+    def values(self, flat_u, flat_b) -> torch.Tensor:
+        psi, psi_complex = self.e0, False
+        if self.dense.prep_cols is not None:
+            psi = self.product_state(flat_b)
+        for unitary, phases in self.segments:
+            psi, psi_complex = unitary.apply(psi, psi_complex, flat_u)
+            if phases is not None:
+                ang = phases.angle(flat_u, flat_b)
+                if psi_complex:
+                    re, im = psi.chunk(2, 1)
+                    c, s = ang.cos(), ang.sin()
+                    psi = torch.cat([re * c - im * s, re * s + im * c], 1)
+                else:
+                    psi = torch.cat([psi * ang.cos(), psi * ang.sin()], 1)
+                    psi_complex = True
+        signs = torch.cat([self.signs, self.signs], 0) if psi_complex else self.signs
+        return (psi * psi) @ signs
+
+    def run(self, bound) -> torch.Tensor | None:
+        """This call's (b, T) values; None when ``torch.compile`` failed (logged once with
+        its traceback; the caller then runs the engine's usual path, as every later call)."""
+        if self.failed:
+            return None
+        try:
+            return self.fn(self, bound.flat_u, bound.flat_b)
+        except Exception as exc:  # noqa: BLE001 - no compiler, an unsupported platform, ...
+            self.failed = True
+            logger.warning("qclf: compile=True: torch.compile failed (%s: %s); this layer "
+                           "runs without it", type(exc).__name__, str(exc)[:300],
+                           exc_info=exc)  # fmt: skip
+            return None
