@@ -16,9 +16,9 @@ multiplied per moment; the moments multiplied into one matrix for batches of at 
 ``PRODUCT_MIN_RATIO x 2**n``, else applied one by one) and its data phases; the Pauli-word
 expectations of one frame as ``|psi|^2 @ signs``.
 
-Measured (``experiments/RESULTS.md``): 1.2-1.5x the fused program's speed on the benchmark's
-circuits of up to 6 qubits at batches 1 to 256; sparse moments (RandomLayers) ran slower
-compiled and stay on the fused program.
+Measured (``experiments/RESULTS.md``): 1.3-1.75x the fused program's speed on the benchmark's
+circuits of up to 6 qubits at batches 1 to 256 (two A/B runs); sparse moments (RandomLayers)
+ran slower compiled and stay on the fused program.
 
 Costs and limits: the first call compiles for 10-30 s (5-6 qubits, this 2-core machine), and
 a second batch size once more (``torch.compile`` then makes the batch size dynamic); it needs
@@ -38,6 +38,7 @@ import numpy as np
 import torch
 
 from . import thresholds
+from .dense import _Unitary
 from .errors import UnsupportedCircuit
 
 logger = logging.getLogger("qclf.quantum")
@@ -176,8 +177,8 @@ class CompiledProgram:
     def __init__(self, dense, mplan, plan):
         if dense is None:
             raise UnsupportedCircuit("the circuit has no small-register program")
-        if dense.wire_gates is not None or any(
-            type(u).__name__ != "_Unitary" for u, _ in dense.segments
+        if dense.wire_gates is not None or not all(
+            isinstance(u, _Unitary) for u, _ in dense.segments
         ):
             raise UnsupportedCircuit(f"{dense.n} qubits: wider than the whole-register program")
         if any(u.positions is not None for u, _ in dense.segments):
