@@ -149,13 +149,54 @@ def test_compiler_failure_falls_back_to_the_engine(monkeypatch, caplog):
 
 
 @needs_compiler
-def test_each_program_has_its_own_recompile_limit(monkeypatch):
+def test_each_program_has_its_own_recompile_limit():
     """torch.compile allows a number of recompiles per code object; programs of different
     circuits must not share one (else the ninth layer of a process would lose compile)."""
-    monkeypatch.setattr(torch._dynamo.config, "recompile_limit", 1)
     x = torch.rand(4, 3, dtype=torch.float64)
-    for make in (_real_qnode, _qaoa_qnode):
-        ref, layer = _pair(make)
+    with torch._dynamo.config.patch(recompile_limit=1):  # monkeypatch would delete the key
+        for make in (_real_qnode, _qaoa_qnode):
+            ref, layer = _pair(make)
+            _assert_same(ref, layer, x, 1e-10)
+            (program,) = _programs(layer)
+            assert isinstance(program, CompiledProgram) and not program.failed
+
+
+def _sel_qnode(n=7):
+    @qml.qnode(qml.device("default.qubit", wires=n), interface="torch", diff_method="backprop")
+    def circuit(inputs, weights):
+        qml.AngleEmbedding(inputs, wires=range(n), rotation="X")
+        qml.StronglyEntanglingLayers(weights, wires=range(n))
+        return [qml.expval(qml.PauliZ(w)) for w in range(n - 1)] + [
+            qml.expval(qml.PauliY(n - 1) @ qml.PauliZ(0))
+        ]
+
+    return circuit, {"weights": (2, n, 3)}
+
+
+@needs_compiler
+def test_block_program_compiled_equals_pennylane():
+    """7 qubits: the block program's steps (relabelling gathers, 4-wire blocks, the Y-basis
+    readout) compiled, within 1e-10 of PennyLane in float64."""
+    ref, layer = _pair(_sel_qnode)
+    x = torch.rand(5, 7, generator=torch.Generator().manual_seed(3), dtype=torch.float64)
+    _assert_same(ref, layer, x, 1e-10)
+    (program,) = _programs(layer)
+    assert isinstance(program, CompiledProgram) and program.blocks and not program.failed
+
+
+def test_long_block_program_stays_on_the_fused_program(caplog):
+    """The 8-qubit QCNN has more block steps than compiling pays for
+    (``thresholds.COMPILED_MAX_BLOCK_STEPS``): usual path, said once, same values."""
+    from qclf.circuits import build_qnode, qcnn_readout
+
+    qnode, shapes = build_qnode(8, "hadamard_angle", "qcnn", depth=3, diff_method="backprop",
+                                measure_wires=qcnn_readout(range(8), 3))  # fmt: skip
+    torch.manual_seed(0)
+    ref = qml.qnn.TorchLayer(qnode, shapes).double()
+    layer = TorchLayer(qnode, shapes, strict=True, compile=True).double()
+    layer.load_state_dict(ref.state_dict())
+    x = torch.rand(3, 8, dtype=torch.float64)
+    with caplog.at_level(logging.WARNING, logger="qclf.quantum"):
         _assert_same(ref, layer, x, 1e-10)
-        (program,) = _programs(layer)
-        assert isinstance(program, CompiledProgram) and not program.failed
+    assert _programs(layer) == [None]
+    assert any("block steps run faster" in r.getMessage() for r in caplog.records)

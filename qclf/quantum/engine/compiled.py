@@ -16,16 +16,21 @@ multiplied per moment; the moments multiplied into one matrix for batches of at 
 ``PRODUCT_MIN_RATIO x 2**n``, else applied one by one) and its data phases; the Pauli-word
 expectations of one frame as ``|psi|^2 @ signs``.
 
-Measured (``experiments/RESULTS.md``): 1.3-1.75x the fused program's speed on the benchmark's
-circuits of up to 6 qubits at batches 1 to 256 (two A/B runs); sparse moments (RandomLayers)
-ran slower compiled and stay on the fused program.
+Registers of 7 to ``PROGRAM_MAX_WIRES`` qubits run the block program's steps (:mod:`.blocks`)
+the same way, on the batch-minor state with the real parts' columns before the imaginary ones.
 
-Costs and limits: the first call compiles for 10-30 s (5-6 qubits, this 2-core machine), and
+Measured (``experiments/RESULTS.md``): 1.3-1.75x the fused program's speed on the benchmark's
+circuits of up to 6 qubits at batches 1 to 256 (two A/B runs); 1.08-1.68x on 8-qubit SEL.
+Sparse moments (RandomLayers) and long block programs (the QCNN) ran slower compiled and stay
+on the fused program (``thresholds.COMPILED_MAX_BLOCK_STEPS``).
+
+Costs and limits: the first call compiles for 10-40 s (5-8 qubits, this 2-core machine), and
 a second batch size once more (``torch.compile`` then makes the batch size dynamic); it needs
 what inductor needs (a C++ compiler on CPU). A program it cannot express (measurements other
 than Pauli-word expectations in one frame, gates built outside the entry table, sparse
-moments, more than ``DENSE_MAX_WIRES`` qubits) or a compiler that fails leaves the layer on
-the engine's usual path, said once in the log.
+moments, long block programs, wire gates folded into the product state from
+``WIRE_GATES_MIN_WIRES`` qubits) or a compiler that fails leaves the layer on the engine's
+usual path, said once in the log.
 """
 
 from __future__ import annotations
@@ -38,6 +43,7 @@ import numpy as np
 import torch
 
 from . import thresholds
+from .blocks import BlockUnitary
 from .dense import _Unitary
 from .errors import UnsupportedCircuit
 
@@ -88,6 +94,37 @@ def _apply(psi: torch.Tensor, psi_complex: bool, m: torch.Tensor, m_complex: boo
     return (psi.reshape(2 * b, -1) @ m).reshape(b, -1), True
 
 
+def _entries(table, consts: Pair, flat_u: torch.Tensor | None, rdtype) -> Pair:
+    """A unitary's entry vector as a pair: the table's entries (built in double precision,
+    then cast to ``rdtype``) followed by the constant entries ``consts``."""
+    cr, ci = consts
+    if table is None:
+        return cr, ci
+    theta = flat_u.index_select(0, table.used).to(table.a.dtype)[None]
+    mag = torch.addmm(table.a0[None], theta, table.a)[0].cos() * table.scale
+    if table.complex:
+        ang = torch.addmm(table.b0[None], theta, table.b)[0]
+        er, ei = (mag * ang.cos()).to(rdtype), (mag * ang.sin()).to(rdtype)
+    else:
+        er, ei = mag.to(rdtype), None
+    re = torch.cat([er, cr])
+    if ei is None and ci is None:
+        return re, None
+    ei = torch.zeros_like(er) if ei is None else ei
+    ci = torch.zeros_like(cr) if ci is None else ci
+    return re, torch.cat([ei, ci])
+
+
+def _gather_prod(entries: Pair, index: torch.Tensor) -> Pair:
+    """``prod_s entries[index[s]]`` as a pair, flattened over the index's other axes."""
+    er, ei = entries
+    idx = index.reshape(index.shape[0], -1)
+    prod: Pair = (er[idx[0]], None if ei is None else ei[idx[0]])
+    for s in range(1, idx.shape[0]):
+        prod = _cmul(prod, (er[idx[s]], None if ei is None else ei[idx[s]]))
+    return prod
+
+
 class _CompiledUnitary:
     """One segment's unitary (:class:`.dense._Unitary`) on ``[re | im]`` states."""
 
@@ -100,35 +137,12 @@ class _CompiledUnitary:
         self.factors = [(k, _block(_split(v)) if k == "const" else v)
                         for k, v in unitary.factors]  # fmt: skip
 
-    def entries(self, flat_u: torch.Tensor | None) -> Pair:
-        table = self.u.table
-        cr, ci = self.consts
-        if table is None:
-            return cr, ci
-        theta = flat_u.index_select(0, table.used).to(table.a.dtype)[None]
-        mag = torch.addmm(table.a0[None], theta, table.a)[0].cos() * table.scale
-        if table.complex:
-            ang = torch.addmm(table.b0[None], theta, table.b)[0]
-            er, ei = (mag * ang.cos()).to(self.rdtype), (mag * ang.sin()).to(self.rdtype)
-        else:
-            er, ei = mag.to(self.rdtype), None
-        re = torch.cat([er, cr])
-        if ei is None and ci is None:
-            return re, None
-        ei = torch.zeros_like(er) if ei is None else ei
-        ci = torch.zeros_like(cr) if ci is None else ci
-        return re, torch.cat([ei, ci])
-
     def matrices(self, flat_u) -> list[tuple[torch.Tensor, bool]]:
         """The factors in application order, as :func:`_block` operands."""
         u = self.u
         if u.index is None:
             return [v for _, v in self.factors]
-        er, ei = self.entries(flat_u)
-        idx = u.index.reshape(u.index.shape[0], -1)
-        prod: Pair = (er[idx[0]], None if ei is None else ei[idx[0]])
-        for s in range(1, idx.shape[0]):
-            prod = _cmul(prod, (er[idx[s]], None if ei is None else ei[idx[s]]))
+        prod = _gather_prod(_entries(u.table, self.consts, flat_u, self.rdtype), u.index)
         mr, mi = (self._scatter(p) for p in prod)
         return [v if k == "const" else _block((mr[v], None if mi is None else mi[v]))
                 for k, v in self.factors]  # fmt: skip
@@ -157,6 +171,85 @@ class _CompiledUnitary:
         return psi, psi_complex
 
 
+def _local(x: torch.Tensor, a: torch.Tensor, lo: int, k: int) -> torch.Tensor:
+    """Real ``a`` (2**k, 2**k) on amplitude positions lo .. lo + k - 1 of the batch-minor
+    ``x`` (2**n, columns)."""
+    kk = 1 << k
+    if lo == 0:
+        return (a @ x.reshape(kk, -1)).reshape(x.shape)
+    return torch.matmul(a, x.reshape(1 << lo, kk, -1)).reshape(x.shape)
+
+
+def _halves_mul(x: torch.Tensor, x_complex: bool, d: Pair):
+    """``x * d[:, None]`` for a batch-minor state (columns ``[re | im]`` when complex)."""
+    dr, di = d[0][:, None], None if d[1] is None else d[1][:, None]
+    if di is None:
+        return x * dr, x_complex
+    if not x_complex:
+        return torch.cat([x * dr, x * di], 1), True
+    re, im = x.chunk(2, 1)
+    return torch.cat([re * dr - im * di, re * di + im * dr], 1), True
+
+
+def _halves_mul_batched(x: torch.Tensor, x_complex: bool, c: torch.Tensor, s: torch.Tensor):
+    """``x * (c + i s)`` for a batch-minor state and phases (2**n, B) (or (2**n, 1))."""
+    if not x_complex:
+        return torch.cat([x * c, x * s], 1), True
+    re, im = x.chunk(2, 1)
+    return torch.cat([re * c - im * s, re * s + im * c], 1), True
+
+
+class _CompiledBlocks:
+    """One segment of the block program (:class:`.blocks.BlockUnitary`, 7 to
+    ``PROGRAM_MAX_WIRES`` qubits) on the batch-minor state: (2**n, B) real, or (2**n, 2B) with
+    the real parts' columns before the imaginary parts' (a real block is then one GEMM)."""
+
+    def __init__(self, unitary, rdtype):
+        self.u = unitary
+        self.rdtype = rdtype
+        self.consts = _split(unitary.const_entries)
+        self.perms = {i: (src, None if ph is None else _split(ph))
+                      for i, (src, _, ph) in unitary.perm_tensors.items()}  # fmt: skip
+
+    def apply(self, x: torch.Tensor, x_complex: bool, flat_u):
+        u = self.u
+        entries = None
+        if u.table is not None or u.index:
+            entries = _entries(u.table, self.consts, flat_u, self.rdtype)
+        mats = {}
+        for k, ix in u.index.items():
+            mr, mi = _gather_prod(entries, ix)
+            kk = 1 << k
+            mats[k] = (mr.reshape(-1, kk, kk), None if mi is None else mi.reshape(-1, kk, kk))
+        size = 1 << u.n
+        for i, step in enumerate(u.steps):
+            if step[0] == "perm":
+                src, ph = self.perms[i]
+                x = x.index_select(0, src)
+                if ph is not None:
+                    x, x_complex = _halves_mul(x, x_complex, ph)
+            elif step[0] == "diag":
+                off = u.diag_offsets[step[1]]
+                d = (entries[0][off:off + size],
+                     None if entries[1] is None else entries[1][off:off + size])  # fmt: skip
+                x, x_complex = _halves_mul(x, x_complex, d)
+            else:
+                for lo, k, m in step[1]:
+                    ar, ai = mats[k][0][m], None if mats[k][1] is None else mats[k][1][m]
+                    yr = _local(x, ar, lo, k)
+                    if ai is None:
+                        x = yr
+                        continue
+                    yi = _local(x, ai, lo, k)
+                    if not x_complex:
+                        x, x_complex = torch.cat([yr, yi], 1), True
+                        continue
+                    rr, ri = yr.chunk(2, 1)  # (A re | A im)
+                    ir, ii = yi.chunk(2, 1)  # (B re | B im)
+                    x = torch.cat([rr - ii, ri + ir], 1)
+        return x, x_complex
+
+
 _PROGRAM_IDS = itertools.count()
 
 
@@ -177,11 +270,16 @@ class CompiledProgram:
     def __init__(self, dense, mplan, plan):
         if dense is None:
             raise UnsupportedCircuit("the circuit has no small-register program")
-        if dense.wire_gates is not None or not all(
-            isinstance(u, _Unitary) for u, _ in dense.segments
-        ):
-            raise UnsupportedCircuit(f"{dense.n} qubits: wider than the whole-register program")
-        if any(u.positions is not None for u, _ in dense.segments):
+        kinds = {type(u) for u, _ in dense.segments}
+        if dense.wire_gates is not None or len(kinds) != 1 or not kinds <= {_Unitary,
+                                                                              BlockUnitary}:
+            raise UnsupportedCircuit(f"{dense.n} qubits with wire gates folded into the "
+                                     "product state")  # fmt: skip
+        self.blocks = kinds == {BlockUnitary}
+        steps = sum(len(u.steps) for u, _ in dense.segments) if self.blocks else 0
+        if steps > thresholds.COMPILED_MAX_BLOCK_STEPS:
+            raise UnsupportedCircuit(f"{steps} block steps run faster on the fused program")
+        if any(getattr(u, "positions", None) is not None for u, _ in dense.segments):
             # RandomLayers (6 qubits, 3 x 12) at 256: 2.60 ms on the fused program, 3.85 ms
             # compiled (one process, interleaved, median of 5, 2026-12-02)
             raise UnsupportedCircuit("sparse moments run faster on the fused program")
@@ -193,7 +291,8 @@ class CompiledProgram:
             raise UnsupportedCircuit("a measurement basis not rotated into the circuit")
         self.n, self.rdtype = dense.n, plan.rdtype
         self.dense = dense
-        self.segments = [(_CompiledUnitary(u, plan.rdtype), ph) for u, ph in dense.segments]
+        kind = _CompiledBlocks if self.blocks else _CompiledUnitary
+        self.segments = [(kind(u, plan.rdtype), ph) for u, ph in dense.segments]
         signs = frame.signs(self.n)[:, mplan.stack_terms]
         self.signs = torch.as_tensor(np.ascontiguousarray(signs), device=plan.device).to(
             plan.rdtype
@@ -221,6 +320,8 @@ class CompiledProgram:
         return psi
 
     def values(self, flat_u, flat_b) -> torch.Tensor:
+        if self.blocks:
+            return self.values_batch_minor(flat_u, flat_b)
         psi, psi_complex = self.e0, False
         if self.dense.prep_cols is not None:
             psi = self.product_state(flat_b)
@@ -237,6 +338,23 @@ class CompiledProgram:
                     psi_complex = True
         signs = torch.cat([self.signs, self.signs], 0) if psi_complex else self.signs
         return (psi * psi) @ signs
+
+    def values_batch_minor(self, flat_u, flat_b) -> torch.Tensor:
+        """:meth:`values` of the block program, on the batch-minor state."""
+        x, x_complex = self.e0.transpose(0, 1), False
+        if self.dense.prep_cols is not None:
+            x = self.product_state(flat_b).transpose(0, 1)
+        for unitary, phases in self.segments:
+            x, x_complex = unitary.apply(x, x_complex, flat_u)
+            if phases is not None:
+                ang = phases.angle(flat_u, flat_b).transpose(0, 1)  # (2**n, B)
+                x, x_complex = _halves_mul_batched(x, x_complex, ang.cos(), ang.sin())
+        if x_complex:
+            re, im = x.chunk(2, 1)
+            probs = re * re + im * im
+        else:
+            probs = x * x
+        return (self.signs.transpose(0, 1) @ probs).transpose(0, 1)
 
     def run(self, bound) -> torch.Tensor | None:
         """This call's (b, T) values; None when ``torch.compile`` failed (logged once with
