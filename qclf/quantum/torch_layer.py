@@ -72,11 +72,11 @@ class TorchLayer(qml.qnn.TorchLayer):
     PennyLane runs is logged as a bug with its traceback, that call is answered by PennyLane
     and the layer stays compiled (strict mode raises it).
 
-    ``compile=True`` runs circuits of at most ``thresholds.DENSE_MAX_WIRES`` qubits measured
-    by Pauli-word expectations through ``torch.compile`` (:mod:`qclf.quantum.engine.compiled`):
-    several times faster per call at small batches, after seconds of compiling per batch size
-    (needs a C++ compiler on CPU). Other circuits, or a compiler that fails, run as usual (said
-    once in the log).
+    ``compile=True`` runs the small-register program of circuits measured by Pauli-word
+    expectations through ``torch.compile`` (:mod:`qclf.quantum.engine.compiled`): 1.1-1.75x
+    faster per call at batches up to 256 (``experiments/RESULTS.md``), after 10-40 s of
+    compiling for the first and for a second batch size (needs a C++ compiler on CPU). Circuits
+    it does not cover, or a compiler that fails, run as usual (said once in the log).
 
     Attributes:
         compiled (bool): ``True`` while the layer runs on the engine.
