@@ -200,3 +200,33 @@ def test_long_block_program_stays_on_the_fused_program(caplog):
         _assert_same(ref, layer, x, 1e-10)
     assert _programs(layer) == [None]
     assert any("block steps run faster" in r.getMessage() for r in caplog.records)
+
+
+@needs_compiler
+def test_use_compile_turns_it_on_for_every_layer_of_a_model():
+    """``use_compile(model)`` sets compile=True on the model's layers: same values and
+    gradients as the fused program (float64), now from the compiled one; and off again."""
+    from torch import nn
+
+    from qclf.layers.dressed import DressedCircuit
+    from qclf.quantum import use_compile
+
+    torch.manual_seed(0)
+    model = nn.Sequential(DressedCircuit(6, 2, n_qubits=3, depth=2), nn.Tanh()).double()
+    x = torch.rand(5, 6, dtype=torch.float64)
+
+    def run():
+        model.zero_grad(set_to_none=True)
+        y = model(x)
+        y.sum().backward()
+        return y.detach(), [p.grad.clone() for p in model.parameters()]
+
+    y0, g0 = run()
+    assert use_compile(model) == 1
+    y1, g1 = run()
+    torch.testing.assert_close(y1, y0, atol=1e-10, rtol=0)
+    for a, b in zip(g1, g0, strict=True):
+        torch.testing.assert_close(a, b, atol=1e-10, rtol=0)
+    layer = model[0].circuit
+    assert any(isinstance(p, CompiledProgram) and not p.failed for p in _programs(layer))
+    assert use_compile(model, enabled=False) == 1 and not layer._qclf_compile

@@ -13,7 +13,7 @@ from .engine import MemoryLimitExceeded, PlanCache, StrictModeError, Unsupported
 from .engine.bind import DirectBinding
 from .engine.plan import structure_key
 
-__all__ = ["TorchLayer", "SUPPORTED_DEVICES", "strict_default"]
+__all__ = ["TorchLayer", "SUPPORTED_DEVICES", "strict_default", "use_compile"]
 
 logger = logging.getLogger("qclf.quantum")
 
@@ -293,3 +293,17 @@ class TorchLayer(qml.qnn.TorchLayer):
             return tuple(_combine_dimensions(r) for r in res)
 
         return _combine_dimensions(res)
+
+
+def use_compile(module: torch.nn.Module, enabled: bool = True) -> int:
+    """Turn ``compile=True`` on (or off) for every :class:`TorchLayer` inside ``module`` (a
+    registered model, a layer from :mod:`qclf.layers`, ...), as if each had been built with
+    it; returns how many layers it set. Per model, not process-wide: other models keep their
+    setting. Plans already compiled by ``torch.compile`` stay cached until
+    ``layer.plans.clear()``; turning it off makes the next calls run the fused program."""
+    count = 0
+    for m in module.modules():
+        if isinstance(m, TorchLayer):
+            m.__dict__["_qclf_compile"] = bool(enabled)
+            count += 1
+    return count
