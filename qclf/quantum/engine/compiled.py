@@ -82,6 +82,20 @@ def _block(f: Pair) -> tuple[torch.Tensor, bool]:
     return torch.cat([top, bottom], 0), True
 
 
+def _pair_mm(a: Pair, b: Pair) -> Pair:
+    """``a @ b`` for (real, imaginary) pairs."""
+    ar, ai = a
+    br, bi = b
+    re = ar @ br
+    if ai is None and bi is None:
+        return re, None
+    if ai is None:
+        return re, ar @ bi
+    if bi is None:
+        return re, ai @ br
+    return re - ai @ bi, ar @ bi + ai @ br
+
+
 def _apply(psi: torch.Tensor, psi_complex: bool, m: torch.Tensor, m_complex: bool):
     """``psi @ M^T`` with ``psi`` real (B, K) or ``[re | im]`` (B, 2K), ``m`` from
     :func:`_block`; returns the state and whether it is complex."""
@@ -134,17 +148,17 @@ class _CompiledUnitary:
         self.u = unitary
         self.rdtype = rdtype
         self.consts = _split(unitary.const_entries)
-        self.factors = [(k, _block(_split(v)) if k == "const" else v)
+        self.factors = [(k, _split(v) if k == "const" else v)
                         for k, v in unitary.factors]  # fmt: skip
 
-    def matrices(self, flat_u) -> list[tuple[torch.Tensor, bool]]:
-        """The factors in application order, as :func:`_block` operands."""
+    def matrices(self, flat_u) -> list[Pair]:
+        """The factors in application order, (2**n, 2**n) pairs."""
         u = self.u
         if u.index is None:
             return [v for _, v in self.factors]
         prod = _gather_prod(_entries(u.table, self.consts, flat_u, self.rdtype), u.index)
         mr, mi = (self._scatter(p) for p in prod)
-        return [v if k == "const" else _block((mr[v], None if mi is None else mi[v]))
+        return [v if k == "const" else (mr[v], None if mi is None else mi[v])
                 for k, v in self.factors]  # fmt: skip
 
     def _scatter(self, p: torch.Tensor | None) -> torch.Tensor | None:
@@ -158,16 +172,12 @@ class _CompiledUnitary:
     def apply(self, psi: torch.Tensor, psi_complex: bool, flat_u):
         mats = self.matrices(flat_u)
         if psi.shape[0] >= thresholds.PRODUCT_MIN_RATIO * self.u.dim and len(mats) > 1:
-            w, wc = mats[0]  # the whole segment as one matrix: W^T <- W^T @ M^T
-            for m, mc in mats[1:]:
-                if wc and not mc:
-                    m = torch.block_diag(m, m)
-                elif mc and not wc:
-                    w = torch.block_diag(w, w)
-                w, wc = w @ m, wc or mc
-            mats = [(w, wc)]
-        for m, mc in mats:
-            psi, psi_complex = _apply(psi, psi_complex, m, mc)
+            w = mats[0]  # the whole segment as one matrix W <- M W, complex products in
+            for m in mats[1:]:  # pairs (half the arithmetic of block products)
+                w = _pair_mm(m, w)
+            mats = [w]
+        for m in mats:
+            psi, psi_complex = _apply(psi, psi_complex, *_block(m))
         return psi, psi_complex
 
 
