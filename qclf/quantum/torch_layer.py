@@ -73,7 +73,7 @@ class TorchLayer(qml.qnn.TorchLayer):
     and the layer stays compiled (strict mode raises it).
 
     ``compile=True`` runs the small-register program of circuits measured by Pauli-word
-    expectations through ``torch.compile`` (:mod:`qclf.quantum.engine.compiled`): 1.1-1.75x
+    expectations through ``torch.compile`` (:mod:`qclf.quantum.engine.compiled`): 1.1-1.8x
     faster per call at batches up to 256 (``experiments/RESULTS.md``), after 10-40 s of
     compiling for the first and for a second batch size (needs a C++ compiler on CPU). Circuits
     it does not cover, or a compiler that fails, run as usual (said once in the log).

@@ -19,8 +19,8 @@ expectations of one frame as ``|psi|^2 @ signs``.
 Registers of 7 to ``PROGRAM_MAX_WIRES`` qubits run the block program's steps (:mod:`.blocks`)
 the same way, on the batch-minor state with the real parts' columns before the imaginary ones.
 
-Measured (``experiments/RESULTS.md``): 1.3-1.75x the fused program's speed on the benchmark's
-circuits of up to 6 qubits at batches 1 to 256 (two A/B runs); 1.08-1.68x on 8-qubit SEL.
+Measured (``experiments/RESULTS.md``): 1.3-1.8x the fused program's speed on the benchmark's
+circuits of up to 6 qubits at batches 1 to 256 (six A/B runs); 1.08-1.68x on 8-qubit SEL.
 Sparse moments (RandomLayers) and long block programs (the QCNN) ran slower compiled and stay
 on the fused program (``thresholds.COMPILED_MAX_BLOCK_STEPS``).
 
