@@ -9,6 +9,9 @@
   running the steps; :mod:`.measure` -- measurements;
   :mod:`.shots` -- finite-shot estimates; :mod:`.guard` -- the memory guard;
   :mod:`.thresholds` -- every tuning threshold.
+* :mod:`.dense` / :mod:`.blocks` -- the small-register program (whole-register moments up to 6
+  qubits, 4-wire blocks up to 12) with a hand-written adjoint; :mod:`.compiled` -- the same
+  program through ``torch.compile`` (``TorchLayer(compile=True)``).
 * :func:`simulate` -- run a recorded circuit batched and differentiably (the one public call).
 """
 
