@@ -39,12 +39,11 @@ import itertools
 import logging
 import types
 
-import numpy as np
 import torch
 
 from . import thresholds
 from .blocks import BlockUnitary
-from .dense import _Unitary
+from .dense import _moment_matrices, _Unitary
 from .errors import UnsupportedCircuit
 
 logger = logging.getLogger("qclf.quantum")
@@ -114,17 +113,12 @@ def _entries(table, consts: Pair, flat_u: torch.Tensor | None, rdtype) -> Pair:
     cr, ci = consts
     if table is None:
         return cr, ci
-    theta = flat_u.index_select(0, table.used).to(table.a.dtype)[None]
-    mag = torch.addmm(table.a0[None], theta, table.a)[0].cos() * table.scale
-    if table.complex:
-        ang = torch.addmm(table.b0[None], theta, table.b)[0]
-        er, ei = (mag * ang.cos()).to(rdtype), (mag * ang.sin()).to(rdtype)
-    else:
-        er, ei = mag.to(rdtype), None
+    er, ei = table.build_parts(flat_u)
+    er = er.to(rdtype)
     re = torch.cat([er, cr])
     if ei is None and ci is None:
         return re, None
-    ei = torch.zeros_like(er) if ei is None else ei
+    ei = torch.zeros_like(er) if ei is None else ei.to(rdtype)
     ci = torch.zeros_like(cr) if ci is None else ci
     return re, torch.cat([ei, ci])
 
@@ -157,17 +151,10 @@ class _CompiledUnitary:
         if u.index is None:
             return [v for _, v in self.factors]
         prod = _gather_prod(_entries(u.table, self.consts, flat_u, self.rdtype), u.index)
-        mr, mi = (self._scatter(p) for p in prod)
+        mr, mi = (None if p is None else _moment_matrices(p, u.positions, u.n_moments, u.dim)
+                  for p in prod)  # fmt: skip
         return [v if k == "const" else (mr[v], None if mi is None else mi[v])
                 for k, v in self.factors]  # fmt: skip
-
-    def _scatter(self, p: torch.Tensor | None) -> torch.Tensor | None:
-        u = self.u
-        if p is None:
-            return None
-        if u.positions is not None:
-            p = p.new_zeros(u.n_moments * u.dim * u.dim).index_copy(0, u.positions, p)
-        return p.reshape(-1, u.dim, u.dim)
 
     def apply(self, psi: torch.Tensor, psi_complex: bool, flat_u):
         mats = self.matrices(flat_u)
@@ -190,23 +177,22 @@ def _local(x: torch.Tensor, a: torch.Tensor, lo: int, k: int) -> torch.Tensor:
     return torch.matmul(a, x.reshape(1 << lo, kk, -1)).reshape(x.shape)
 
 
-def _halves_mul(x: torch.Tensor, x_complex: bool, d: Pair):
-    """``x * d[:, None]`` for a batch-minor state (columns ``[re | im]`` when complex)."""
-    dr, di = d[0][:, None], None if d[1] is None else d[1][:, None]
-    if di is None:
-        return x * dr, x_complex
+def _times(x: torch.Tensor, x_complex: bool, re: torch.Tensor, im: torch.Tensor | None):
+    """``x * (re + i im)`` (``im`` None: real) for a state whose imaginary parts, when
+    complex, are the second half of its columns (``[re | im]`` batch-major, or the real
+    parts' columns before the imaginary parts' batch-minor); returns it and whether it is
+    complex."""
+    if im is None:
+        return x * re, x_complex
     if not x_complex:
-        return torch.cat([x * dr, x * di], 1), True
-    re, im = x.chunk(2, 1)
-    return torch.cat([re * dr - im * di, re * di + im * dr], 1), True
+        return torch.cat([x * re, x * im], 1), True
+    xr, xi = x.chunk(2, 1)
+    return torch.cat([xr * re - xi * im, xr * im + xi * re], 1), True
 
 
-def _halves_mul_batched(x: torch.Tensor, x_complex: bool, c: torch.Tensor, s: torch.Tensor):
-    """``x * (c + i s)`` for a batch-minor state and phases (2**n, B) (or (2**n, 1))."""
-    if not x_complex:
-        return torch.cat([x * c, x * s], 1), True
-    re, im = x.chunk(2, 1)
-    return torch.cat([re * c - im * s, re * s + im * c], 1), True
+def _column(d: Pair) -> Pair:
+    """Per-amplitude factors (2**n,) as columns (2**n, 1) of a batch-minor state."""
+    return d[0][:, None], None if d[1] is None else d[1][:, None]
 
 
 class _CompiledBlocks:
@@ -237,12 +223,12 @@ class _CompiledBlocks:
                 src, ph = self.perms[i]
                 x = x.index_select(0, src)
                 if ph is not None:
-                    x, x_complex = _halves_mul(x, x_complex, ph)
+                    x, x_complex = _times(x, x_complex, *_column(ph))
             elif step[0] == "diag":
                 off = u.diag_offsets[step[1]]
                 d = (entries[0][off:off + size],
                      None if entries[1] is None else entries[1][off:off + size])  # fmt: skip
-                x, x_complex = _halves_mul(x, x_complex, d)
+                x, x_complex = _times(x, x_complex, *_column(d))
             else:
                 for lo, k, m in step[1]:
                     ar, ai = mats[k][0][m], None if mats[k][1] is None else mats[k][1][m]
@@ -293,7 +279,7 @@ class CompiledProgram:
             # RandomLayers (6 qubits, 3 x 12) at 256: 2.60 ms on the fused program, 3.85 ms
             # compiled (one process, interleaved, median of 5, 2026-12-02)
             raise UnsupportedCircuit("sparse moments run faster on the fused program")
-        if mplan.stack_terms is None:
+        if mplan.stack_terms is None or len(mplan.frames) != 1:
             raise UnsupportedCircuit("measurements other than Pauli-word expectations in one "
                                      "basis")  # fmt: skip
         frame = mplan.frames[mplan.items[0].sentence.terms[0][0]]
@@ -303,31 +289,17 @@ class CompiledProgram:
         self.dense = dense
         kind = _CompiledBlocks if self.blocks else _CompiledUnitary
         self.segments = [(kind(u, plan.rdtype), ph) for u, ph in dense.segments]
-        signs = frame.signs(self.n)[:, mplan.stack_terms]
-        self.signs = torch.as_tensor(np.ascontiguousarray(signs), device=plan.device).to(
-            plan.rdtype
-        )
+        self.signs = torch.as_tensor(frame.signs(self.n), device=plan.device).to(plan.rdtype)
         self.e0 = torch.zeros(1, 1 << self.n, dtype=plan.rdtype, device=plan.device)
         self.e0[0, 0] = 1
         self.fn = torch.compile(_own_code(CompiledProgram.values), fullgraph=True)
         self.failed = False
 
     def product_state(self, flat_b: torch.Tensor) -> torch.Tensor:
-        """The real product state (B, 2**n) of the encoded wires (others |0>)."""
+        """The real product state (B, 2**n) of the encoded wires (others |0>), as the fused
+        program builds it (the suffix states it also returns are unused: traced away)."""
         half = flat_b[:, self.dense.prep_cols] / 2
-        c, s = half.cos(), half.sin()
-        wires = self.dense.prep_wire_list
-        psi = torch.ones_like(c[:, :1])
-        j = 0
-        for p in range(self.n):
-            if j < len(wires) and wires[j] == p:
-                v = torch.stack([c[:, j], s[:, j]], 1)
-                j += 1
-                psi = (psi[:, :, None] * v[:, None, :]).reshape(psi.shape[0], -1)
-            else:  # |0>: the upper half
-                psi = torch.cat([psi[:, :, None], torch.zeros_like(psi)[:, :, None]], 2)
-                psi = psi.reshape(psi.shape[0], -1)
-        return psi
+        return self.dense._suffix_states(torch.stack([half.cos(), half.sin()], 2))[0]
 
     def values(self, flat_u, flat_b) -> torch.Tensor:
         if self.blocks:
@@ -339,13 +311,7 @@ class CompiledProgram:
             psi, psi_complex = unitary.apply(psi, psi_complex, flat_u)
             if phases is not None:
                 ang = phases.angle(flat_u, flat_b)
-                if psi_complex:
-                    re, im = psi.chunk(2, 1)
-                    c, s = ang.cos(), ang.sin()
-                    psi = torch.cat([re * c - im * s, re * s + im * c], 1)
-                else:
-                    psi = torch.cat([psi * ang.cos(), psi * ang.sin()], 1)
-                    psi_complex = True
+                psi, psi_complex = _times(psi, psi_complex, ang.cos(), ang.sin())
         signs = torch.cat([self.signs, self.signs], 0) if psi_complex else self.signs
         return (psi * psi) @ signs
 
@@ -358,7 +324,7 @@ class CompiledProgram:
             x, x_complex = unitary.apply(x, x_complex, flat_u)
             if phases is not None:
                 ang = phases.angle(flat_u, flat_b).transpose(0, 1)  # (2**n, B)
-                x, x_complex = _halves_mul_batched(x, x_complex, ang.cos(), ang.sin())
+                x, x_complex = _times(x, x_complex, ang.cos(), ang.sin())
         if x_complex:
             re, im = x.chunk(2, 1)
             probs = re * re + im * im
@@ -367,8 +333,9 @@ class CompiledProgram:
         return (self.signs.transpose(0, 1) @ probs).transpose(0, 1)
 
     def run(self, bound) -> torch.Tensor | None:
-        """This call's (b, T) values; None when ``torch.compile`` failed (logged once with
-        its traceback; the caller then runs the engine's usual path, as every later call)."""
+        """This call's (b, T) values of the frame's Pauli words; None when ``torch.compile``
+        failed (logged once with its traceback; the caller then runs the engine's usual path,
+        as every later call)."""
         if self.failed:
             return None
         try:

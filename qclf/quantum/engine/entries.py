@@ -156,6 +156,16 @@ class EntryTable:
             out = out + self.b @ gang
         return out
 
+    def build_parts(self, flat_u: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """:meth:`build` as (real, imaginary) parts (imaginary None for a real table), in real
+        operations only (for ``torch.compile``, :mod:`.compiled`)."""
+        theta = flat_u.index_select(0, self.used).to(self.a.dtype)[None]
+        mag = torch.addmm(self.a0[None], theta, self.a).cos()[0] * self.scale
+        if not self.complex:
+            return mag, None
+        ang = torch.addmm(self.b0[None], theta, self.b)[0]
+        return mag * ang.cos(), mag * ang.sin()
+
     def build(self, flat_u: torch.Tensor) -> torch.Tensor:
         """All entries (real, or complex when any gate is complex) for this call's parameters."""
         theta = flat_u.index_select(0, self.used).to(self.a.dtype)[None]

@@ -63,13 +63,11 @@ def run_plan(plan: CircuitPlan, ops: Sequence | None, *, fuse: bool = True,
             values = [form.values(bound)]
         elif dense is not None:
             program = _compiled_program(plan, dense) if compile else None
-            values = program.run(bound) if program is not None else None
-            if values is not None:
-                if values.shape[0] == 1 and batch > 1:
-                    values = values.expand(batch, -1)
-                values = values if batched else values[0]
-                return values if stacked else list(values.unbind(-1))
-            psi = dense.final_state(bound)
+            frame_values = program.run(bound) if program is not None else None
+            if frame_values is not None:  # like the product form's: the one frame's values
+                values = [frame_values]
+            else:
+                psi = dense.final_state(bound)
         else:
             psi = final_state(gates, bound, plan.n, fuse, mplan.rotation)
         prerotated = bool(mplan.rotation) or values is not None
