@@ -27,7 +27,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import statistics
 import sys
 import time
 import warnings
@@ -37,6 +36,9 @@ import numpy as np
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from bench_timing import interleaved  # noqa: E402
 
 from qclf.backends import get_backend  # noqa: E402
 from qclf.backends.model import on_backend, record_layer  # noqa: E402
@@ -44,17 +46,6 @@ from qclf.backends.qiskit_common import sampler_pubs  # noqa: E402
 from qclf.cli import main as qclf  # noqa: E402
 
 SHOTS = 1024
-
-
-def _timed(fn, repeats: int = 3) -> tuple[float, float]:
-    """Median wall and process-CPU seconds of ``fn()`` over ``repeats`` runs."""
-    walls, cpus = [], []
-    for _ in range(repeats):
-        w, c = time.perf_counter(), time.process_time()
-        fn()
-        walls.append(time.perf_counter() - w)
-        cpus.append(time.process_time() - c)
-    return statistics.median(walls), statistics.median(cpus)
 
 
 def _trained_s1(out: Path) -> Path:
@@ -122,13 +113,9 @@ def speed(args: argparse.Namespace) -> list[dict]:
         sides = _sides(run.model.block, feats, noise, args.pl_images)
         for fn, _ in sides.values():  # warm-up (transpile caches)
             fn()
-        times: dict[str, list] = {k: [] for k in sides}
-        for _ in range(3):  # interleaved repeats
-            for name, (fn, _) in sides.items():
-                times[name].append(_timed(fn, 1))
+        times = interleaved({name: fn for name, (fn, _) in sides.items()}, 3)
         for name, (_, n) in sides.items():
-            wall = statistics.median(t[0] for t in times[name])
-            cpu = statistics.median(t[1] for t in times[name])
+            wall, cpu = times[name]
             rows.append({"noise": noise or "none", "side": name, "bindings": n,
                          "wall_s": wall, "cpu_s": cpu, "per_s_wall": n / wall,
                          "per_s_cpu": n / cpu})

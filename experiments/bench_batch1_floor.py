@@ -27,7 +27,6 @@ The hand-written versions are checked against qclf's values and gradients before
 from __future__ import annotations
 
 import argparse
-import statistics
 import sys
 import time
 from pathlib import Path
@@ -37,6 +36,7 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import bench_engine as be  # noqa: E402
+from bench_timing import calls_per_run, interleaved  # noqa: E402
 
 from qclf.quantum import TorchLayer  # noqa: E402
 
@@ -186,17 +186,9 @@ def main(argv=None):
     for name, (run, _) in runs.items():  # warm-up, and calls per run from one timed call
         for _ in range(5):
             run()
-        t = time.process_time()
-        run()
-        calls[name] = max(5, round(args.run_s / max(time.process_time() - t, 1e-5)))
-    times: dict[str, list[float]] = {k: [] for k in runs}
-    for _ in range(args.rounds):
-        for name, (run, _) in runs.items():
-            t = time.process_time()
-            for _ in range(calls[name]):
-                run()
-            times[name].append((time.process_time() - t) / calls[name] * 1e3)
-    med = {k: statistics.median(v) for k, v in times.items()}
+        calls[name] = calls_per_run(run, args.run_s, at_least=5, at_most=10**6)
+    sides = {name: run for name, (run, _) in runs.items()}
+    med = {k: cpu * 1e3 for k, (_, cpu) in interleaved(sides, args.rounds, calls).items()}
     print(f"\nmedian of {args.rounds} interleaved runs (each ~{args.run_s} s of calls of one "
           "variant), process CPU ms per forward+backward call; the hand-written versions agree "
           "with qclf within 1e-4\n")

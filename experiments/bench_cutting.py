@@ -14,27 +14,16 @@ sample (on a sub-batch, scaled to the full batch: marked "scaled").
 from __future__ import annotations
 
 import argparse
-import statistics
 import time
 
 import pennylane as qml
 import torch
+from bench_timing import interleaved
 from qclf.circuits import get_circuit
 
 from qclf.cutting import split
 from qclf.cutting.split import _expand
 from qclf.quantum import TorchLayer
-
-
-def _timed(fn, repeats: int) -> tuple[float, float]:
-    fn()  # warm-up (plans, caches)
-    walls, cpus = [], []
-    for _ in range(repeats):
-        w0, c0 = time.perf_counter(), time.process_time()
-        fn()
-        walls.append(time.perf_counter() - w0)
-        cpus.append(time.process_time() - c0)
-    return statistics.median(walls), statistics.median(cpus)
 
 
 def main() -> None:
@@ -109,14 +98,12 @@ def main() -> None:
     if addon is not None:
         sides[f"qiskit-addon-cutting, forward only, exact sampler (per sample, {args.sub_batch} "
               f"scaled to {args.batch})"] = addon[0]
-    results = {k: [] for k in sides}
-    for _ in range(args.repeats):  # interleaved
-        for name, fn in sides.items():
-            results[name].append(_timed(fn, 1))
+    for fn in sides.values():  # warm-up (plans, caches)
+        fn()
+    times = interleaved(sides, args.repeats)
     scale = {name: (args.batch / args.sub_batch if "per sample" in name else 1.0)
              for name in sides}
-    med = {k: (statistics.median(v[0] for v in r) * scale[k],
-               statistics.median(v[1] for v in r) * scale[k]) for k, r in results.items()}
+    med = {k: (wall * scale[k], cpu * scale[k]) for k, (wall, cpu) in times.items()}
     y_cut = cut(x, w)
     y_ref = pl_uncut(x, w)
     y_plc = torch.stack([pl_cut(x[i], w) for i in range(4)])

@@ -32,7 +32,6 @@ import json
 import math
 import os
 import platform
-import statistics
 import sys
 import threading
 import time
@@ -42,7 +41,9 @@ import pennylane as qml
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
 
+from bench_timing import calls_per_run, interleaved  # noqa: E402
 from qclf.circuits import build_qnode, qcnn_readout  # noqa: E402
 
 from qclf.quantum import TorchLayer  # noqa: E402
@@ -83,43 +84,20 @@ def peak_rss_mib(fn) -> float:
     return (peak[0] - base) / 2**20
 
 
-def _timed(fn) -> tuple[float, float]:
-    t0, c0 = time.perf_counter(), time.process_time()
-    fn()
-    return time.perf_counter() - t0, time.process_time() - c0
-
-
-def _repeated(fn, reps: int):
-    def run():
-        for _ in range(reps):
-            fn()
-
-    return run
-
-
 def fair_compare(ref_fn, new_fn, rounds: int = 3, memory: bool = True,
                  min_run_s: float = 0.25) -> dict:  # fmt: skip
-    """Warm-up, then ``rounds`` interleaved (ref, new) timed runs; medians, ratios, peak memory.
+    """Warm-up, then ``rounds`` interleaved (ref, new) timed runs (:mod:`bench_timing`);
+    medians, ratios, peak memory.
 
     A run is ``reps`` calls of one side, the same ``reps`` for both sides: enough calls that a
-    run of the reference lasts about ``min_run_s`` (a single millisecond call is at the mercy
-    of the timer and the machine). Figures are per call."""
+    run of the reference lasts about ``min_run_s``. Figures are per call."""
     ref_fn()
     new_fn()
-    t_ref, _ = _timed(ref_fn)
-    reps = max(1, min(500, round(min_run_s / max(t_ref, 1e-6))))
-    ref_run, new_run = _repeated(ref_fn, reps), _repeated(new_fn, reps)
-    w_ref, c_ref, w_new, c_new = [], [], [], []
-    for _ in range(rounds):
-        w, c = _timed(ref_run)
-        w_ref.append(w / reps)
-        c_ref.append(c / reps)
-        w, c = _timed(new_run)
-        w_new.append(w / reps)
-        c_new.append(c / reps)
+    reps = calls_per_run(ref_fn, min_run_s)
+    med = interleaved({"ref": ref_fn, "new": new_fn}, rounds, reps)
     out = {
-        "ref_wall_s": statistics.median(w_ref), "ref_cpu_s": statistics.median(c_ref),
-        "new_wall_s": statistics.median(w_new), "new_cpu_s": statistics.median(c_new),
+        "ref_wall_s": med["ref"][0], "ref_cpu_s": med["ref"][1],
+        "new_wall_s": med["new"][0], "new_cpu_s": med["new"][1],
         "calls_per_run": reps,
     }  # fmt: skip
     out["wall_ratio"] = out["ref_wall_s"] / out["new_wall_s"]
@@ -267,15 +245,9 @@ def compile_ab_row(name: str, quick: bool = False, rounds: int = 5,
     reps = {}
     for k, fn in fns.items():
         fn()
-        _, c = _timed(fn)
-        reps[k] = max(3, round(min_run_s / max(c, 1e-6)))
-    cpu: dict[str, list[float]] = {k: [] for k in fns}
-    for _ in range(rounds):
-        for k, fn in fns.items():
-            _, c = _timed(_repeated(fn, reps[k]))
-            cpu[k].append(c / reps[k])
-    for k, v in cpu.items():
-        row[f"{k}_cpu_s"] = statistics.median(v)
+        reps[k] = calls_per_run(fn, min_run_s, at_least=3)
+    for k, (_, cpu) in interleaved(fns, rounds, reps).items():
+        row[f"{k}_cpu_s"] = cpu
     programs = [p.consts.get("compiled") for p in comp.plans._plans.values()]
     row["torch_compiled"] = any(p is not None and not p.failed for p in programs)
     return row
