@@ -21,10 +21,13 @@ from qclf.quantum.engine.product_unitary import ProductUnitary
 TOL = 1e-10
 
 
-@pytest.fixture(autouse=True)
-def small_chunks(monkeypatch):
+@pytest.fixture(autouse=True, params=["kept", "recomputed"])
+def small_chunks(monkeypatch, request):
+    """Chunks of 13 circuits; the backward on the chunks the forward kept, or recomputing
+    them (``PRODUCT_KEEP_MAX``: small batches keep, large ones recompute)."""
     monkeypatch.setattr(thresholds, "PRODUCT_MIN_BATCH_RATIO", 1)
     monkeypatch.setattr(thresholds, "PRODUCT_CHUNK", 13)
+    monkeypatch.setattr(thresholds, "PRODUCT_KEEP_MAX", 1 << 30 if request.param == "kept" else 0)
 
 
 def _qnode(n, body, measure):

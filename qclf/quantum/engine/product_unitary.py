@@ -12,9 +12,11 @@ At large batches this is memory-bound: the states of 12,544 four-qubit circuits,
 imaginary parts and their gradients are 0.8-1.6 MB each, more than the cache holds, and every
 elementwise pass then streams them through memory. Here the forward and the backward run chunk
 by chunk (``thresholds.PRODUCT_CHUNK`` circuits), every tensor laid out (amplitude, circuit) so
-that elementwise steps run along the batch; the forward keeps only the angles and the backward
-rebuilds each chunk's product state. Only the basis states with ``|0>`` on the unencoded wires
-enter (``W``'s other columns never meet a nonzero amplitude). ``W`` comes from the program's
+that elementwise steps run along the batch. Up to ``thresholds.PRODUCT_KEEP_MAX`` circuits the
+forward keeps each chunk's product state and amplitudes for the backward; above, it keeps only
+the angles and the backward rebuilds each chunk's product state in cache. Only the basis
+states with ``|0>`` on the unencoded wires enter (``W``'s other columns never meet a nonzero
+amplitude). ``W`` comes from the program's
 unitary applied to the identity, and its gradient (summed per chunk in the working precision,
 over chunks in double) goes back through the same unitary's adjoint
 (:meth:`.dense._Unitary.backward`).
@@ -126,6 +128,12 @@ class _ChunkBuffers:
         return t[: rows * b].view(rows, b)
 
 
+def _fresh(name: str, rows: int, b: int, like: torch.Tensor) -> torch.Tensor:
+    """A new (rows, b) tensor: :func:`_product_state`'s allocator for chunks the forward keeps
+    for the backward (``_ChunkBuffers``' signature)."""
+    return torch.empty(rows, b, dtype=like.dtype, device=like.device)
+
+
 def _product_state(theta: torch.Tensor, bufs: _ChunkBuffers
                    ) -> tuple[list[torch.Tensor], torch.Tensor]:  # fmt: skip
     """Product states of the first k encoded wires, k = 1..m, each (2**k, b) (the last is the
@@ -175,16 +183,26 @@ class ProductUnitaryExpvals(torch.autograd.Function):
             tt = theta.transpose(0, 1).contiguous()  # (m, B)
             out = torch.empty(st.shape[0], tt.shape[1], dtype=rdtype, device=theta.device)
             chunk = thresholds.PRODUCT_CHUNK
+            # small batches keep each chunk's product state and amplitudes for the backward
+            keep = any(ctx.needs_input_grad) and tt.shape[1] <= thresholds.PRODUCT_KEEP_MAX
+            kept = []
             bufs = prog.buffers()
             try:
                 for a in range(0, tt.shape[1], chunk):
-                    prefixes, cs = _product_state(tt[:, a : a + chunk], bufs)
+                    prefixes, cs = _product_state(tt[:, a : a + chunk], _fresh if keep else bufs)
                     b = prefixes[-1].shape[1]
-                    amp = torch.mm(wc, prefixes[-1], out=bufs("amp", wc.shape[0], b, tt))
-                    torch.mm(st, amp.mul_(amp), out=out[:, a : a + chunk])
+                    amp = torch.mm(wc, prefixes[-1],
+                                   out=(_fresh if keep else bufs)("amp", wc.shape[0], b, tt))
+                    if keep:
+                        kept.append((prefixes, cs, amp))
+                        sq = torch.mul(amp, amp, out=bufs("square", wc.shape[0], b, tt))
+                    else:
+                        sq = amp.mul_(amp)
+                    torch.mm(st, sq, out=out[:, a : a + chunk])
             finally:
                 bufs.lock.release()
         ctx.prog, ctx.tape, ctx.wc, ctx.is_complex = prog, tape, wc, is_complex
+        ctx.kept = kept
         ctx.save_for_backward(tt, flat_u)
         return out.transpose(0, 1)
 
@@ -204,11 +222,16 @@ class ProductUnitaryExpvals(torch.autograd.Function):
             chunk = thresholds.PRODUCT_CHUNK
             bufs = prog.buffers()
             try:
-                for a in range(0, tt.shape[1], chunk):
-                    prefixes, cs = _product_state(tt[:, a : a + chunk], bufs)
-                    state = prefixes[-1]
-                    b = state.shape[1]
-                    amp = torch.mm(wc, state, out=bufs("amp", wc.shape[0], b, tt))
+                for i, a in enumerate(range(0, tt.shape[1], chunk)):
+                    if ctx.kept:
+                        prefixes, cs, amp = ctx.kept[i]
+                        state = prefixes[-1]
+                        b = state.shape[1]
+                    else:
+                        prefixes, cs = _product_state(tt[:, a : a + chunk], bufs)
+                        state = prefixes[-1]
+                        b = state.shape[1]
+                        amp = torch.mm(wc, state, out=bufs("amp", wc.shape[0], b, tt))
                     gamp = torch.mm(s2, gt[:, a : a + chunk], out=bufs("gamp", s2.shape[0], b, tt))
                     gamp.mul_(amp)  # d/d amplitude of sum_r S_rt amp_r^2
                     if need_u:
@@ -221,5 +244,5 @@ class ProductUnitaryExpvals(torch.autograd.Function):
             gu = None
             if need_u:
                 gu = prog.unitary_backward(ctx.tape, gwc.to(wc.dtype), is_complex, flat_u)
-        ctx.tape = ctx.wc = None
+        ctx.tape = ctx.wc = ctx.kept = None
         return None, (gtheta.transpose(0, 1) if need_t else None), gu

@@ -121,6 +121,14 @@ PRODUCT_MIN_BATCH_RATIO = 128
 #: run, 8,192 / 16,384 / 32,768 / unchunked: 52.7 / 56.2 / 58.9 / 137 and 4.8 / 5.5 / 6.0 / 5.4.
 PRODUCT_CHUNK = 8192
 
+#: ... and for batches of at most this many circuits the forward keeps each chunk's product
+#: state and amplitudes for the backward (~280 bytes a 4-qubit circuit); above, the backward
+#: recomputes them chunk by chunk, in cache. Process CPU ms fwd+bwd of the 4-qubit
+#: quanvolution (weight gradients only, as in training), recompute / keep, one process,
+#: interleaved, median of 5 (2026-12-02): 4,096: 2.92 / 2.07; 16,384: 5.87 / 4.99; 32,768:
+#: 10.1 / 12.0; 65,536: 13.9 / 19.8. At 12,544: 4.32 / 3.84 and 3.46 / 2.83 (median of 7).
+PRODUCT_KEEP_MAX = 16384
+
 #: registers of at least this many qubits fold each encoded wire's leading single-qubit gates
 #: into the product state (:mod:`.wire_gates`). Process CPU ms fwd+bwd, block steps / folded,
 #: SEL(3) with RX encoding, one process, interleaved, median of 5 (2026-12-02): 8 qubits at
