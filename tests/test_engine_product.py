@@ -132,6 +132,29 @@ def test_chunk_buffers_kept_between_calls_and_not_shared_while_busy():
     bufs.lock.release()
 
 
+def test_two_calls_before_one_backward_and_a_call_without_backward():
+    """Each call keeps its own chunks until its backward (two forwards of one layer, one
+    backward of their sum), and a forward whose graph is dropped before any backward leaves
+    nothing behind that a later call could read."""
+    circuit = _qnode(4, _quanv, _zs(4))
+    ref, new = _layers(torch.float64, circuit, {"weights": (2, 2, 4)})
+    x1, x2, x3 = (torch.rand(40, 4, generator=torch.Generator().manual_seed(s)).double() * 3
+                  for s in (7, 8, 9))  # fmt: skip
+    g1, g2 = (torch.randn(40, 4, generator=torch.Generator().manual_seed(s)).double()
+              for s in (1, 2))  # fmt: skip
+    new(x3.clone().requires_grad_(True))  # its graph is dropped unused
+    for layer in (ref, new):
+        layer.zero_grad(set_to_none=True)
+        ((layer(x1) * g1).sum() + (layer(x2) * g2).sum()).backward()
+    np.testing.assert_allclose(new.weights.grad.numpy(), ref.weights.grad.numpy(),
+                               atol=TOL, rtol=0)  # fmt: skip
+    out_new, out_ref = _run(new, x3, g1), _run(ref, x3, g1)
+    for a, b in zip(out_new[:2], out_ref[:2], strict=True):
+        np.testing.assert_allclose(a.numpy(), b.numpy(), atol=TOL, rtol=0)
+    np.testing.assert_allclose(new.weights.grad.numpy(), ref.weights.grad.numpy(),
+                               atol=TOL, rtol=0)  # fmt: skip
+
+
 def test_real_unitary_and_fewer_outputs():
     x = torch.rand(30, 3, generator=torch.Generator().manual_seed(2)) * 3
     _compare(_qnode(3, _real_block, lambda: [qml.expval(qml.PauliZ(0)),

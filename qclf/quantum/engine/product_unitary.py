@@ -76,6 +76,22 @@ class ProductUnitary:
             bufs.lock.acquire()
         return bufs
 
+    def kept_buffers(self) -> _ChunkBuffers:
+        """Buffers for the chunks a forward keeps until its backward: a set from the program's
+        pool (the backward hands it back, :meth:`release_kept`), else a new one. Reused like
+        the chunk buffers, for the same reason (page faults of fresh buffers); a set whose
+        backward never runs is dropped with its autograd node."""
+        pool = self.__dict__.setdefault("_kept_pool", [])
+        try:
+            return pool.pop()
+        except IndexError:
+            return _ChunkBuffers(thresholds.PRODUCT_CHUNK)
+
+    def release_kept(self, bufs: _ChunkBuffers) -> None:
+        pool = self.__dict__.setdefault("_kept_pool", [])
+        if bufs.width == thresholds.PRODUCT_CHUNK and len(pool) < 2:
+            pool.append(bufs)
+
     def values(self, bound: Bound) -> torch.Tensor:
         """(B, T) expectations of the frame's Z-words."""
         flat_b = bound.flat_b
@@ -126,12 +142,6 @@ class _ChunkBuffers:
             t = self.flat[key] = torch.empty(rows * self.width, dtype=like.dtype,
                                              device=like.device)  # fmt: skip
         return t[: rows * b].view(rows, b)
-
-
-def _fresh(name: str, rows: int, b: int, like: torch.Tensor) -> torch.Tensor:
-    """A new (rows, b) tensor: :func:`_product_state`'s allocator for chunks the forward keeps
-    for the backward (``_ChunkBuffers``' signature)."""
-    return torch.empty(rows, b, dtype=like.dtype, device=like.device)
 
 
 def _product_state(theta: torch.Tensor, bufs: _ChunkBuffers
@@ -185,14 +195,15 @@ class ProductUnitaryExpvals(torch.autograd.Function):
             chunk = thresholds.PRODUCT_CHUNK
             # small batches keep each chunk's product state and amplitudes for the backward
             keep = any(ctx.needs_input_grad) and tt.shape[1] <= thresholds.PRODUCT_KEEP_MAX
-            kept = []
+            kept, kbufs = [], prog.kept_buffers() if keep else None
             bufs = prog.buffers()
             try:
-                for a in range(0, tt.shape[1], chunk):
-                    prefixes, cs = _product_state(tt[:, a : a + chunk], _fresh if keep else bufs)
+                for i, a in enumerate(range(0, tt.shape[1], chunk)):
+                    alloc = bufs if not keep else (
+                        lambda name, rows, b, like, i=i: kbufs(f"{i}.{name}", rows, b, like))
+                    prefixes, cs = _product_state(tt[:, a : a + chunk], alloc)
                     b = prefixes[-1].shape[1]
-                    amp = torch.mm(wc, prefixes[-1],
-                                   out=(_fresh if keep else bufs)("amp", wc.shape[0], b, tt))
+                    amp = torch.mm(wc, prefixes[-1], out=alloc("amp", wc.shape[0], b, tt))
                     if keep:
                         kept.append((prefixes, cs, amp))
                         sq = torch.mul(amp, amp, out=bufs("square", wc.shape[0], b, tt))
@@ -202,7 +213,7 @@ class ProductUnitaryExpvals(torch.autograd.Function):
             finally:
                 bufs.lock.release()
         ctx.prog, ctx.tape, ctx.wc, ctx.is_complex = prog, tape, wc, is_complex
-        ctx.kept = kept
+        ctx.kept, ctx.kept_buffers = kept, kbufs
         ctx.save_for_backward(tt, flat_u)
         return out.transpose(0, 1)
 
@@ -244,5 +255,7 @@ class ProductUnitaryExpvals(torch.autograd.Function):
             gu = None
             if need_u:
                 gu = prog.unitary_backward(ctx.tape, gwc.to(wc.dtype), is_complex, flat_u)
-        ctx.tape = ctx.wc = ctx.kept = None
+        if ctx.kept_buffers is not None:
+            prog.release_kept(ctx.kept_buffers)
+        ctx.tape = ctx.wc = ctx.kept = ctx.kept_buffers = None
         return None, (gtheta.transpose(0, 1) if need_t else None), gu

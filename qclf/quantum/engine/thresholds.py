@@ -122,11 +122,16 @@ PRODUCT_MIN_BATCH_RATIO = 128
 PRODUCT_CHUNK = 8192
 
 #: ... and for batches of at most this many circuits the forward keeps each chunk's product
-#: state and amplitudes for the backward (~280 bytes a 4-qubit circuit); above, the backward
-#: recomputes them chunk by chunk, in cache. Process CPU ms fwd+bwd of the 4-qubit
-#: quanvolution (weight gradients only, as in training), recompute / keep, one process,
-#: interleaved, median of 5 (2026-12-02): 4,096: 2.92 / 2.07; 16,384: 5.87 / 4.99; 32,768:
-#: 10.1 / 12.0; 65,536: 13.9 / 19.8. At 12,544: 4.32 / 3.84 and 3.46 / 2.83 (median of 7).
+#: state and amplitudes for the backward, in buffers the program reuses from call to call
+#: (~280 bytes a 4-qubit circuit; at most two sets per program, ~9 MiB at this limit); above,
+#: the backward recomputes them chunk by chunk in the chunk buffers. Process CPU ms fwd+bwd of
+#: the 4-qubit quanvolution with weight gradients only (as in training), recompute / kept in
+#: fresh tensors / kept in reused buffers, one process, interleaved, median of 7 (2026-12-02):
+#: 4,096: 2.30 / 2.01 / 2.10; 12,544: 5.09 / 6.78 / 4.51; 16,384: 5.34 / 4.45 / 4.47;
+#: 32,768: 9.79 / 12.7 / 7.94 and 8.20 / 10.7 / 8.00; 65,536: 12.9 / 20.7 / 11.9; 131,072:
+#: 26.4 / 46.3 / 19.9; the hqnn_quanv training step (batch 64): 6.81 / 7.15 / 6.13. Fresh
+#: tensors pay their page faults; reused buffers gain 2-33%, but above this limit they would
+#: hold tens of MiB per layer between calls.
 PRODUCT_KEEP_MAX = 16384
 
 #: registers of at least this many qubits fold each encoded wire's leading single-qubit gates
