@@ -260,6 +260,40 @@ def test_constant_gates_before_the_encoding_join_the_product_state(n):
     assert prog.prep_wire_list == list(range(n)) and not prog.has_phases
 
 
+def _node(out, name):
+    todo = [out.grad_fn]
+    while todo:
+        node = todo.pop()
+        if node is not None and type(node).__name__ == name:
+            return node
+        todo.extend(f for f, _ in (node.next_functions if node is not None else ()))
+    raise AssertionError(f"no {name} in the graph")
+
+
+@pytest.mark.parametrize("n", [5, 8, 9])  # whole register, blocks, blocks + wire gates
+def test_retained_graph_runs_the_backward_twice_and_a_freed_one_raises(n):
+    """As with PennyLane's layer: ``backward(retain_graph=True)`` then ``backward()`` adds
+    the gradients twice; a third backward raises autograd's own error; after a backward
+    without ``retain_graph`` the program's tape of states is released (no leak when the
+    output is kept), after a retained one it is kept."""
+    torch.manual_seed(0)
+    ref = qml.qnn.TorchLayer(_qnode(n, _sel), {"weights": (2, n, 3)}).double()
+    new = TorchLayer(_qnode(n, _sel), {"weights": (2, n, 3)}, strict=True).double()
+    new.load_state_dict(ref.state_dict())
+    x = torch.rand(6, n, generator=torch.Generator().manual_seed(2)).double()
+    ref(x).sum().backward()
+    y = new(x).sum()
+    node = _node(y, "FusedProgramBackward")
+    y.backward(retain_graph=True)
+    assert node.tape is not None
+    y.backward()
+    np.testing.assert_allclose(new.weights.grad.numpy(), 2 * ref.weights.grad.numpy(),
+                               atol=TOL, rtol=0)  # fmt: skip
+    assert node.tape is None
+    with pytest.raises(RuntimeError, match="backward through the graph a second time"):
+        y.backward()
+
+
 @pytest.mark.parametrize("n", [3, 7])
 def test_large_batches_take_the_program_only_with_batched_gates_inside(monkeypatch, n):
     """Above the batch ratio a circuit whose only batched gates form the product state runs on

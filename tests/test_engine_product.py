@@ -155,6 +155,23 @@ def test_two_calls_before_one_backward_and_a_call_without_backward():
                                atol=TOL, rtol=0)  # fmt: skip
 
 
+def test_retained_graph_runs_the_backward_twice():
+    """``backward(retain_graph=True)`` then ``backward()`` adds PennyLane's gradients twice
+    (the second backward recomputes what the first handed back to the pool); a third raises
+    autograd's own error."""
+    circuit = _qnode(4, _quanv, _zs(4))
+    ref, new = _layers(torch.float64, circuit, {"weights": (2, 2, 4)})
+    x = torch.rand(40, 4, generator=torch.Generator().manual_seed(4)).double() * 3
+    ref(x).sum().backward()
+    y = new(x).sum()
+    y.backward(retain_graph=True)
+    y.backward()
+    np.testing.assert_allclose(new.weights.grad.numpy(), 2 * ref.weights.grad.numpy(),
+                               atol=TOL, rtol=0)  # fmt: skip
+    with pytest.raises(RuntimeError, match="backward through the graph a second time"):
+        y.backward()
+
+
 def test_real_unitary_and_fewer_outputs():
     x = torch.rand(30, 3, generator=torch.Generator().manual_seed(2)) * 3
     _compare(_qnode(3, _real_block, lambda: [qml.expval(qml.PauliZ(0)),

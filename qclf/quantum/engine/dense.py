@@ -826,7 +826,7 @@ class DenseProgram:
                 if u is not None:
                     gmat, gcs = self.wire_gates.grads(u.detach(), cs, gcs)
                     if gu is not None:
-                        gu += torch.autograd.grad(u, fu, gmat)[0]
+                        gu += torch.autograd.grad(u, fu, gmat, retain_graph=True)[0]
                 if gb is not None:
                     gangle = (gcs[..., 1] * cs[..., 0] - gcs[..., 0] * cs[..., 1]) / 2
                     gb.index_add_(1, self.prep_cols, gangle)

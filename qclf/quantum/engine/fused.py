@@ -138,8 +138,33 @@ def grad_to_real_state(g: torch.Tensor, f: torch.Tensor) -> torch.Tensor:
     return torch.view_as_real(g).reshape(g.shape[0], 2 * k_out) @ m
 
 
+def release_unless_retained(ctx, *names: str) -> None:
+    """Drop ``ctx``'s attributes ``names`` (a tape of states) once this backward is over,
+    unless the graph is retained: then a second backward needs them. Autograd frees its own
+    saved tensors after a backward without ``retain_graph``; this does the same for what a
+    Function keeps as attributes. Called from ``backward``: at the end of the backward pass,
+    the saved tensors are gone exactly when the graph was not retained. (Without the engine's
+    callback queue, a private API, the attributes go at once: no second backward.)"""
+
+    def release():
+        try:
+            _ = ctx.saved_tensors
+        except RuntimeError:  # freed: a backward without retain_graph
+            for name in names:
+                setattr(ctx, name, None)
+
+    queue = getattr(getattr(torch.autograd.Variable, "_execution_engine", None),
+                    "queue_callback", None)  # fmt: skip
+    if queue is None:
+        for name in names:
+            setattr(ctx, name, None)
+    else:
+        queue(release)
+
+
 class FusedProgram(torch.autograd.Function):
-    """``psi = program(flat_u, flat_b)`` with the backward of the module doc."""
+    """``psi = program(flat_u, flat_b)`` with the backward of the module doc. A retained graph
+    runs its backward again; a freed one raises autograd's own error."""
 
     @staticmethod
     def forward(ctx, prog, flat_u, flat_b):
@@ -147,16 +172,15 @@ class FusedProgram(torch.autograd.Function):
             tape: list = []
             psi = prog.forward_tape(flat_u, flat_b, tape)
         ctx.prog, ctx.tape = prog, tape
-        ctx.shapes = (None if flat_u is None else flat_u.shape,
-                      None if flat_b is None else flat_b.shape)  # fmt: skip
-        ctx.save_for_backward(flat_u, flat_b)
+        # the empty tensor marks whether autograd has freed this node's saved tensors
+        ctx.save_for_backward(flat_u, flat_b, torch.empty(0))
         return psi
 
     @staticmethod
     def backward(ctx, grad):
-        flat_u, flat_b = ctx.saved_tensors
+        flat_u, flat_b, _ = ctx.saved_tensors
         with torch.no_grad():
             gu, gb = ctx.prog.backward_tape(ctx.tape, grad, flat_u, flat_b,
                                             ctx.needs_input_grad[1], ctx.needs_input_grad[2])
-        ctx.tape = None
+        release_unless_retained(ctx, "tape")
         return None, gu, gb

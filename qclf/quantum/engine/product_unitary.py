@@ -255,7 +255,7 @@ class ProductUnitaryExpvals(torch.autograd.Function):
             gu = None
             if need_u:
                 gu = prog.unitary_backward(ctx.tape, gwc.to(wc.dtype), is_complex, flat_u)
-        if ctx.kept_buffers is not None:
+        if ctx.kept_buffers is not None:  # a retained graph's next backward recomputes
             prog.release_kept(ctx.kept_buffers)
-        ctx.tape = ctx.wc = ctx.kept = ctx.kept_buffers = None
+        ctx.kept = ctx.kept_buffers = None
         return None, (gtheta.transpose(0, 1) if need_t else None), gu
