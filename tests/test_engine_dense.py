@@ -294,6 +294,41 @@ def test_retained_graph_runs_the_backward_twice_and_a_freed_one_raises(n):
         y.backward()
 
 
+def _excitation(inputs, weights):  # SingleExcitation: outside the entry table (GatherProd)
+    qml.AngleEmbedding(inputs, wires=range(3))
+    qml.SingleExcitation(weights[0], wires=[0, 2])
+    qml.RY(weights[1], wires=1)
+    qml.CNOT(wires=[1, 2])
+
+
+@pytest.mark.parametrize("n, template", [(5, "sel"), (4, "iqp"), (4, "qaoa"), (8, "sel"),
+                                         (9, "sel"), (3, "excitation")])  # fmt: skip
+def test_second_derivatives_equal_pennylane(n, template):
+    """Under ``create_graph=True`` the backward is itself differentiable: gradients of a
+    function of the gradients (a gradient penalty, Hessian-vector products) with respect to
+    inputs and weights equal PennyLane's, on the whole-register program (SEL, IQP's phases
+    of feature pairs, QAOA's re-uploading), the block program (8 qubits), the wire gates (9)
+    and the autograd program (a gate outside the entry table)."""
+    body, shape = (_excitation, (2,)) if template == "excitation" else _template(template, n)
+    shapes = {"weights": shape}
+    torch.manual_seed(0)
+    ref = qml.qnn.TorchLayer(_qnode(n, body), shapes).double()
+    new = TorchLayer(_qnode(n, body), shapes, strict=True).double()
+    new.load_state_dict(ref.state_dict())
+    x = torch.rand(5, n, generator=torch.Generator().manual_seed(1)).double() * 2
+    scale = torch.arange(1.0, n + 1, dtype=torch.float64)
+    results = []
+    for layer in (ref, new):
+        xi = x.clone().requires_grad_(True)
+        gx, gw = torch.autograd.grad((layer(xi) * scale).sum(), (xi, layer.weights),
+                                     create_graph=True)  # fmt: skip
+        hx, hw = torch.autograd.grad((gx**2).sum() + (gw**2).sum(), (xi, layer.weights))
+        results.append((gx.detach(), gw.detach(), hx, hw))
+    for a, b in zip(*results, strict=True):
+        np.testing.assert_allclose(b.numpy(), a.numpy(), atol=1e-9, rtol=0)
+    assert all(p is not None for p in _dense_programs(new))
+
+
 @pytest.mark.parametrize("n", [3, 7])
 def test_large_batches_take_the_program_only_with_batched_gates_inside(monkeypatch, n):
     """Above the batch ratio a circuit whose only batched gates form the product state runs on

@@ -172,6 +172,27 @@ def test_retained_graph_runs_the_backward_twice():
         y.backward()
 
 
+def test_second_derivatives_equal_pennylane():
+    """Under ``create_graph=True`` the backward is differentiable (recorded once more in
+    torch operations): a gradient penalty's gradients equal PennyLane's."""
+    circuit = _qnode(4, _quanv, _zs(4))
+    ref, new = _layers(torch.float64, circuit, {"weights": (2, 2, 4)})
+    x = torch.rand(40, 4, generator=torch.Generator().manual_seed(4)).double() * 3
+    scale = torch.arange(1.0, 5.0, dtype=torch.float64)
+    results = []
+    with mock.patch.object(ProductUnitary, "values", autospec=True,
+                           side_effect=ProductUnitary.values) as spy:  # fmt: skip
+        for layer in (ref, new):
+            xi = x.clone().requires_grad_(True)
+            gx, gw = torch.autograd.grad((layer(xi) * scale).sum(), (xi, layer.weights),
+                                         create_graph=True)  # fmt: skip
+            hx, hw = torch.autograd.grad((gx**2).sum() + (gw**2).sum(), (xi, layer.weights))
+            results.append((gx.detach(), gw.detach(), hx, hw))
+    assert spy.call_count == 1
+    for a, b in zip(*results, strict=True):
+        np.testing.assert_allclose(b.numpy(), a.numpy(), atol=1e-9, rtol=0)
+
+
 def test_real_unitary_and_fewer_outputs():
     x = torch.rand(30, 3, generator=torch.Generator().manual_seed(2)) * 3
     _compare(_qnode(3, _real_block, lambda: [qml.expval(qml.PauliZ(0)),

@@ -54,6 +54,7 @@ from .fused import (
     _mm_t,
     chunked_index,
     conj,
+    differentiable_grads,
     gather_prod_backward,
     grad_to_real_state,
     outer_sum,
@@ -120,6 +121,9 @@ class GatherProd(torch.autograd.Function):
     @staticmethod
     def backward(ctx, grad):
         entries, index = ctx.saved_tensors
+        if torch.is_grad_enabled():  # create_graph: autograd's own product rule
+            return differentiable_grads(lambda: take(entries, index).prod(0), grad,
+                                        (entries,), (True,))[0], None  # fmt: skip
         return gather_prod_backward(entries, index, grad).to(entries.dtype), None
 
 
@@ -775,8 +779,11 @@ class DenseProgram:
             return FusedProgram.apply(self, bound.flat_u, bound.flat_b)
         return self.final_state_autograd(bound)
 
-    def forward_tape(self, flat_u, flat_b, tape: list) -> torch.Tensor:
-        """The final state, keeping on ``tape`` what :meth:`backward_tape` needs."""
+    def forward_tape(self, flat_u, flat_b, tape: list, differentiable: bool = False
+                     ) -> torch.Tensor:  # fmt: skip
+        """The final state, keeping on ``tape`` what :meth:`backward_tape` needs.
+        ``differentiable``: every step in torch operations autograd can follow (for a
+        backward under ``create_graph``), the wire gates' matrices included."""
         dim = 1 << self.n
         ref = flat_b if flat_b is not None else flat_u
         rdtype, device = ref.dtype, ref.device
@@ -785,7 +792,9 @@ class DenseProgram:
             half = flat_b[:, self.prep_cols] / 2
             cs = torch.stack([half.cos(), half.sin()], 2)  # (B, wires, 2)
             v, fu, u = cs, None, None
-            if self.wire_gates is not None:  # U_w (cos, sin): U's small graph kept
+            if self.wire_gates is not None and differentiable:
+                v = self.wire_gates.vectors(self.wire_gates.matrices(flat_u), cs)
+            elif self.wire_gates is not None:  # U_w (cos, sin): U's small graph kept
                 with torch.enable_grad():
                     fu = flat_u.detach().requires_grad_(True)
                     u = self.wire_gates.matrices(fu)

@@ -162,6 +162,22 @@ def release_unless_retained(ctx, *names: str) -> None:
         queue(release)
 
 
+def differentiable_grads(run, grad, inputs, needs) -> tuple:
+    """Gradients of ``run()`` (the same steps as the forward, now recorded by autograd) with
+    respect to ``inputs``, contracted with ``grad``, as a graph of their own: what a backward
+    returns under ``create_graph=True`` (second derivatives, gradient penalties). The
+    hand-written adjoint is for first derivatives; this pays one recorded forward more."""
+    with torch.enable_grad():
+        out = run()
+        wanted = [t for t, need in zip(inputs, needs, strict=True) if need and t is not None]
+        got = iter(torch.autograd.grad(out, wanted, grad, create_graph=True, allow_unused=True)
+                   if wanted else ())  # fmt: skip
+        grads = [next(got) if need and t is not None else None
+                 for t, need in zip(inputs, needs, strict=True)]  # fmt: skip
+    return tuple(torch.zeros_like(t) if g is None and t is not None and need else g
+                 for g, t, need in zip(grads, inputs, needs, strict=True))  # fmt: skip
+
+
 class FusedProgram(torch.autograd.Function):
     """``psi = program(flat_u, flat_b)`` with the backward of the module doc. A retained graph
     runs its backward again; a freed one raises autograd's own error."""
@@ -179,6 +195,11 @@ class FusedProgram(torch.autograd.Function):
     @staticmethod
     def backward(ctx, grad):
         flat_u, flat_b, _ = ctx.saved_tensors
+        if torch.is_grad_enabled():  # create_graph: a backward that autograd can differentiate
+            release_unless_retained(ctx, "tape")
+            return (None, *differentiable_grads(
+                lambda: ctx.prog.forward_tape(flat_u, flat_b, [], differentiable=True),
+                grad, (flat_u, flat_b), ctx.needs_input_grad[1:]))
         with torch.no_grad():
             gu, gb = ctx.prog.backward_tape(ctx.tape, grad, flat_u, flat_b,
                                             ctx.needs_input_grad[1], ctx.needs_input_grad[2])

@@ -31,6 +31,7 @@ import torch
 
 from . import thresholds
 from .bind import Bound
+from .fused import differentiable_grads
 from .gates import complex_of
 
 
@@ -97,6 +98,19 @@ class ProductUnitary:
         flat_b = bound.flat_b
         theta = flat_b if self.all_columns else flat_b.index_select(1, self.prep_cols)
         return ProductUnitaryExpvals.apply(self, theta, bound.flat_u)
+
+    def values_autograd(self, theta: torch.Tensor, flat_u: torch.Tensor) -> torch.Tensor:
+        """(B, T) expectations in torch operations autograd records, batch-major and
+        unchunked: the backward under ``create_graph`` differentiates this."""
+        wc, is_complex = self.unitary_columns(flat_u, theta.dtype, [])
+        half = theta.transpose(0, 1) / 2  # (m, B)
+        cs = torch.stack([half.cos(), half.sin()], 1)  # (m, 2, B)
+        state = cs[0]
+        for w in range(1, cs.shape[0]):
+            state = (state[:, None, :] * cs[w][None]).reshape(-1, state.shape[1])
+        amp = wc @ state
+        signs = self.signs2 if is_complex else self.signs
+        return (signs.transpose(0, 1) @ (amp * amp)).transpose(0, 1)
 
     # ----------------------------------------------------------------------- kernels
     def unitary_columns(self, flat_u, rdtype, tape: list) -> tuple[torch.Tensor, bool]:
@@ -214,13 +228,20 @@ class ProductUnitaryExpvals(torch.autograd.Function):
                 bufs.lock.release()
         ctx.prog, ctx.tape, ctx.wc, ctx.is_complex = prog, tape, wc, is_complex
         ctx.kept, ctx.kept_buffers = kept, kbufs
-        ctx.save_for_backward(tt, flat_u)
+        ctx.save_for_backward(tt, flat_u, theta)  # theta: for a backward under create_graph
         return out.transpose(0, 1)
 
     @staticmethod
     def backward(ctx, grad):
-        tt, flat_u = ctx.saved_tensors
+        tt, flat_u, theta = ctx.saved_tensors
         prog, wc, is_complex = ctx.prog, ctx.wc, ctx.is_complex
+        if torch.is_grad_enabled():  # create_graph: a backward that autograd can differentiate
+            if ctx.kept_buffers is not None:
+                prog.release_kept(ctx.kept_buffers)
+            ctx.kept = ctx.kept_buffers = None
+            return (None, *differentiable_grads(lambda: prog.values_autograd(theta, flat_u),
+                                                grad, (theta, flat_u), ctx.needs_input_grad[1:]))
+
         need_t = ctx.needs_input_grad[1]
         need_u = ctx.needs_input_grad[2] and prog.unitary.index is not None
         with torch.no_grad():
