@@ -91,6 +91,10 @@ def test_compiled_equals_pennylane_in_float64(make):
     programs = _programs(layer)
     assert len(programs) == 2  # batched and unbatched plans
     assert all(isinstance(p, CompiledProgram) and not p.failed for p in programs)
+    # the compiled backward gives first derivatives only: create_graph says so by name
+    xi = torch.rand(4, 3, generator=gen, dtype=torch.float64).requires_grad_(True)
+    with pytest.raises(RuntimeError, match="first derivatives only.*compile=False"):
+        torch.autograd.grad(layer(xi).sum(), xi, create_graph=True)
 
 
 @needs_compiler

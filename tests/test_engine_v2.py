@@ -293,6 +293,8 @@ def test_shots_sampled_estimates_and_parameter_shift_gradients():
     torch.manual_seed(5)
     assert torch.equal(y1, new(x))  # seeded by torch's generator
     assert not new.analytic and TorchLayer(ref.qnode, {"w": (1, 3, 3)}).analytic
+    with pytest.raises(RuntimeError, match="finite-shot.*shots=None"):  # second derivatives
+        torch.autograd.grad(new(x.clone().requires_grad_(True)).sum(), new.w, create_graph=True)
 
 
 def test_shots_with_var_fall_back_or_raise_in_strict_mode():

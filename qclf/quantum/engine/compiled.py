@@ -339,10 +339,23 @@ class CompiledProgram:
         if self.failed:
             return None
         try:
-            return self.fn(self, bound.flat_u, bound.flat_b)
+            out = self.fn(self, bound.flat_u, bound.flat_b)
         except Exception as exc:  # noqa: BLE001 - no compiler, an unsupported platform, ...
             self.failed = True
             logger.warning("qclf: compile=True: torch.compile failed (%s: %s); this layer "
                            "runs without it", type(exc).__name__, str(exc)[:300],
                            exc_info=exc)  # fmt: skip
             return None
+        if out.requires_grad:
+            out.register_hook(_first_derivatives_only)
+        return out
+
+
+def _first_derivatives_only(grad: torch.Tensor) -> torch.Tensor:
+    """The compiled backward gives first derivatives only: name that under ``create_graph``
+    instead of letting autograd go on with gradients cut off from the graph."""
+    if torch.is_grad_enabled():
+        raise RuntimeError("qclf.TorchLayer(compile=True) computes first derivatives only; "
+                           "for second derivatives (create_graph=True: gradient penalties, "
+                           "Hessians) use compile=False, whose backward is differentiable")
+    return grad

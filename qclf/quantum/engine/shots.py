@@ -127,6 +127,10 @@ class ShotEstimates(torch.autograd.Function):
 
     @staticmethod
     def backward(ctx, *grads):
+        if torch.is_grad_enabled():  # create_graph: the shifts below are not recorded
+            raise RuntimeError("qclf.TorchLayer: second derivatives (create_graph=True) of "
+                               "finite-shot estimates are not supported; use an analytic "
+                               "device (shots=None) for gradient penalties or Hessians")
         flat_u, flat_b = ctx.saved_tensors
         runner = ctx.runner
         half = math.pi / 2
