@@ -329,6 +329,30 @@ def test_second_derivatives_equal_pennylane(n, template):
     assert all(p is not None for p in _dense_programs(new))
 
 
+@pytest.mark.parametrize("n, template", [(5, "qaoa"), (8, "sel"), (3, "excitation")])
+def test_vectorized_jacobians_equal_pennylane(n, template):
+    """``torch.autograd.functional.jacobian(..., vectorize=True)`` runs the backward once for a
+    batch of output gradients (vmap): the whole-register program, the blocks and the autograd
+    program give PennyLane's Jacobians with respect to inputs and weights."""
+    body, shape = (_excitation, (2,)) if template == "excitation" else _template(template, n)
+    shapes = {"weights": shape}
+    torch.manual_seed(0)
+    ref = qml.qnn.TorchLayer(_qnode(n, body), shapes).double()
+    new = TorchLayer(_qnode(n, body), shapes, strict=True).double()
+    new.load_state_dict(ref.state_dict())
+    x = torch.rand(3, n, generator=torch.Generator().manual_seed(1)).double() * 2
+    jacobians = []
+    for layer in (ref, new):
+        jx = torch.autograd.functional.jacobian(lambda xi, layer=layer: layer(xi), x,
+                                                vectorize=True)  # fmt: skip
+        y = layer(x).reshape(-1)
+        (jw,) = torch.autograd.grad(y, layer.weights, torch.eye(y.shape[0], dtype=y.dtype),
+                                    is_grads_batched=True)  # fmt: skip
+        jacobians.append((jx, jw))
+    for a, b in zip(*jacobians, strict=True):
+        np.testing.assert_allclose(b.numpy(), a.numpy(), atol=1e-10, rtol=0)
+
+
 @pytest.mark.parametrize("n", [3, 7])
 def test_large_batches_take_the_program_only_with_batched_gates_inside(monkeypatch, n):
     """Above the batch ratio a circuit whose only batched gates form the product state runs on
@@ -408,6 +432,28 @@ def test_direct_binding_replays_without_recording_the_function(monkeypatch):
                 q.add_(0.1)
     assert len(calls) == 2  # the first call and its check; later calls bind directly
     assert any(v is not None for v in new.plans.direct.values())
+
+
+def test_gates_outside_the_entry_table_replay_directly(monkeypatch):
+    """A gate built from its own matrix (SingleExcitation) reads its parameters from the
+    flat vectors like the table's gates: later calls bind directly and stay exact (they read
+    the recorded operations, absent when binding directly, and failed on the second call)."""
+    torch.manual_seed(0)
+    ref = qml.qnn.TorchLayer(_qnode(3, _excitation), {"weights": (2,)}).double()
+    new = TorchLayer(_qnode(3, _excitation), {"weights": (2,)}, strict=True).double()
+    new.load_state_dict(ref.state_dict())
+    calls = []
+    record = new._record
+    monkeypatch.setattr(new, "_record", lambda *a, **k: calls.append(1) or record(*a, **k))
+    for step in range(3):
+        x = torch.rand(5, 3, generator=torch.Generator().manual_seed(step)).double()
+        np.testing.assert_allclose(new(x).detach(), ref(x).detach(), atol=TOL, rtol=0)
+        with torch.no_grad():
+            for p, q in zip(ref.parameters(), new.parameters(), strict=True):
+                p.add_(0.1)
+                q.add_(0.1)
+    assert len(calls) == 2  # the first call and its check
+    assert not any(p.reads_ops for p in new.plans._plans.values())
 
 
 def test_functions_reading_values_are_recorded_every_call():

@@ -193,6 +193,22 @@ def test_second_derivatives_equal_pennylane():
         np.testing.assert_allclose(b.numpy(), a.numpy(), atol=1e-9, rtol=0)
 
 
+def test_vectorized_jacobians_equal_pennylane():
+    """Output gradients in one batch (``is_grads_batched``, vmap over the backward) give
+    PennyLane's Jacobians."""
+    circuit = _qnode(4, _quanv, _zs(4))
+    ref, new = _layers(torch.float64, circuit, {"weights": (2, 2, 4)})
+    x = torch.rand(30, 4, generator=torch.Generator().manual_seed(4)).double() * 3
+    jacobians = []
+    for layer in (ref, new):
+        xi = x.clone().requires_grad_(True)
+        y = layer(xi).sum(0)
+        eye = torch.eye(y.shape[0], dtype=y.dtype)
+        jacobians.append(torch.autograd.grad(y, (xi, layer.weights), eye, is_grads_batched=True))
+    for a, b in zip(*jacobians, strict=True):
+        np.testing.assert_allclose(b.numpy(), a.numpy(), atol=1e-10, rtol=0)
+
+
 def test_real_unitary_and_fewer_outputs():
     x = torch.rand(30, 3, generator=torch.Generator().manual_seed(2)) * 3
     _compare(_qnode(3, _real_block, lambda: [qml.expval(qml.PauliZ(0)),

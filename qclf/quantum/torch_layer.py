@@ -251,7 +251,7 @@ class TorchLayer(qml.qnn.TorchLayer):
         is a view of the input or of a weight and the recording does not depend on their
         values (checked by recording again with other values); else None (record every call).
         ``flat``: the function returns a plain list/tuple of measurements."""
-        if plan.has_dynamic or plan.device != x.device:
+        if plan.has_dynamic or plan.reads_ops or plan.device != x.device:
             return None
         weights = self._weight_list(x)
         binding = DirectBinding.find(plan, tape.operations, x, weights)

@@ -57,6 +57,7 @@ from .fused import (
     differentiable_grads,
     gather_prod_backward,
     grad_to_real_state,
+    needs_autograd_backward,
     outer_sum,
     take,
 )
@@ -121,7 +122,7 @@ class GatherProd(torch.autograd.Function):
     @staticmethod
     def backward(ctx, grad):
         entries, index = ctx.saved_tensors
-        if torch.is_grad_enabled():  # create_graph: autograd's own product rule
+        if needs_autograd_backward(grad):  # create_graph or vmap: autograd's product rule
             return differentiable_grads(lambda: take(entries, index).prod(0), grad,
                                         (entries,), (True,))[0], None  # fmt: skip
         return gather_prod_backward(entries, index, grad).to(entries.dtype), None

@@ -162,16 +162,31 @@ def release_unless_retained(ctx, *names: str) -> None:
         queue(release)
 
 
+def needs_autograd_backward(grad: torch.Tensor) -> bool:
+    """Whether a backward must return what autograd can follow: under ``create_graph``
+    (second derivatives), or for a batch of output gradients at once (``vmap`` over the
+    backward: ``torch.autograd.functional.jacobian(..., vectorize=True)``,
+    ``autograd.grad(..., is_grads_batched=True)``), which the in-place steps of the
+    hand-written adjoints cannot take."""
+    if torch.is_grad_enabled():
+        return True
+    checks = [getattr(torch._C._functorch, name, None)
+              for name in ("is_batchedtensor", "is_legacy_batchedtensor")]  # fmt: skip
+    return any(check is not None and check(grad) for check in checks)
+
+
 def differentiable_grads(run, grad, inputs, needs) -> tuple:
     """Gradients of ``run()`` (the same steps as the forward, now recorded by autograd) with
-    respect to ``inputs``, contracted with ``grad``, as a graph of their own: what a backward
-    returns under ``create_graph=True`` (second derivatives, gradient penalties). The
-    hand-written adjoint is for first derivatives; this pays one recorded forward more."""
+    respect to ``inputs``, contracted with ``grad``: under ``create_graph=True`` as a graph of
+    their own (second derivatives, gradient penalties), else for a batch of output gradients
+    (:func:`needs_autograd_backward`). The hand-written adjoint is for single first
+    derivatives; this pays one recorded forward more."""
+    create = torch.is_grad_enabled()  # else a batch of output gradients (vmap)
     with torch.enable_grad():
         out = run()
         wanted = [t for t, need in zip(inputs, needs, strict=True) if need and t is not None]
-        got = iter(torch.autograd.grad(out, wanted, grad, create_graph=True, allow_unused=True)
-                   if wanted else ())  # fmt: skip
+        got = iter(torch.autograd.grad(out, wanted, grad, create_graph=create,
+                                       allow_unused=True) if wanted else ())  # fmt: skip
         grads = [next(got) if need and t is not None else None
                  for t, need in zip(inputs, needs, strict=True)]  # fmt: skip
     return tuple(torch.zeros_like(t) if g is None and t is not None and need else g
@@ -195,7 +210,7 @@ class FusedProgram(torch.autograd.Function):
     @staticmethod
     def backward(ctx, grad):
         flat_u, flat_b, _ = ctx.saved_tensors
-        if torch.is_grad_enabled():  # create_graph: a backward that autograd can differentiate
+        if needs_autograd_backward(grad):  # create_graph or vmap: autograd's own backward
             release_unless_retained(ctx, "tape")
             return (None, *differentiable_grads(
                 lambda: ctx.prog.forward_tape(flat_u, flat_b, [], differentiable=True),

@@ -205,6 +205,9 @@ class CircuitPlan:
                     self.items.append(i)
             self.measurements = MeasurementPlan(mps, self)
         self.has_dynamic = any(isinstance(it, int) for it in self.items)
+        # gates reading their data from the recorded operations: every call records
+        self.reads_ops = any(kind == "d" for it in self.items if not isinstance(it, int)
+                             for kind, _ in it.srcs)  # fmt: skip
 
     # ---------------------------------------------------------------------- layout
     def _layout(self, ops):
@@ -235,7 +238,7 @@ class CircuitPlan:
         srcs = []
         for j, d in enumerate(op.data):
             slot = self.slot_of.get((i, j))
-            if slot is None or (op.name not in GATES and not is_state_prep(op)):
+            if slot is None:  # not real data (a complex matrix): read from the recording
                 srcs.append(("d", (i, j)))
                 continue
             shape = tuple(getattr(d, "shape", ()))

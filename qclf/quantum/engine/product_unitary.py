@@ -31,7 +31,7 @@ import torch
 
 from . import thresholds
 from .bind import Bound
-from .fused import differentiable_grads
+from .fused import differentiable_grads, needs_autograd_backward
 from .gates import complex_of
 
 
@@ -235,7 +235,7 @@ class ProductUnitaryExpvals(torch.autograd.Function):
     def backward(ctx, grad):
         tt, flat_u, theta = ctx.saved_tensors
         prog, wc, is_complex = ctx.prog, ctx.wc, ctx.is_complex
-        if torch.is_grad_enabled():  # create_graph: a backward that autograd can differentiate
+        if needs_autograd_backward(grad):  # create_graph or vmap: autograd's own backward
             if ctx.kept_buffers is not None:
                 prog.release_kept(ctx.kept_buffers)
             ctx.kept = ctx.kept_buffers = None
