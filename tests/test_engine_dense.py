@@ -456,6 +456,29 @@ def test_gates_outside_the_entry_table_replay_directly(monkeypatch):
     assert not any(p.reads_ops for p in new.plans._plans.values())
 
 
+@pytest.mark.parametrize("template", ["sel", "iqp"])
+def test_first_call_inside_a_non_reentrant_checkpoint(template):
+    """``torch.utils.checkpoint(..., use_reentrant=False)`` recomputes the forward in the
+    backward and needs it to save the same tensors: a layer's first call (recording,
+    compiling, then binding directly or not) saves what its later calls save. Gradients equal
+    PennyLane's, for a direct binding (SEL) and a circuit recorded every call (IQP's feature
+    products)."""
+    n = 3
+    body, shape = _template(template, n)
+    torch.manual_seed(0)
+    ref = qml.qnn.TorchLayer(_qnode(n, body), {"weights": shape}).double()
+    new = TorchLayer(_qnode(n, body), {"weights": shape}, strict=True).double()
+    new.load_state_dict(ref.state_dict())
+    x = torch.rand(4, n, generator=torch.Generator().manual_seed(3)).double()
+    grads = []
+    for layer in (ref, new):
+        xi = x.clone().requires_grad_(True)
+        torch.utils.checkpoint.checkpoint(layer, xi, use_reentrant=False).sum().backward()
+        grads.append((xi.grad, layer.weights.grad))
+    for a, b in zip(*grads, strict=True):
+        np.testing.assert_allclose(b.numpy(), a.numpy(), atol=TOL, rtol=0)
+
+
 def test_functions_reading_values_are_recorded_every_call():
     n = 2
     dev = qml.device("default.qubit", wires=n)

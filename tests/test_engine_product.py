@@ -209,6 +209,19 @@ def test_vectorized_jacobians_equal_pennylane():
         np.testing.assert_allclose(b.numpy(), a.numpy(), atol=1e-10, rtol=0)
 
 
+def test_first_call_inside_a_non_reentrant_checkpoint():
+    circuit = _qnode(4, _quanv, _zs(4))
+    ref, new = _layers(torch.float64, circuit, {"weights": (2, 2, 4)})
+    x = torch.rand(40, 4, generator=torch.Generator().manual_seed(6)).double() * 3
+    grads = []
+    for layer in (ref, new):
+        xi = x.clone().requires_grad_(True)
+        torch.utils.checkpoint.checkpoint(layer, xi, use_reentrant=False).sum().backward()
+        grads.append((xi.grad, layer.weights.grad))
+    for a, b in zip(*grads, strict=True):
+        np.testing.assert_allclose(b.numpy(), a.numpy(), atol=TOL, rtol=0)
+
+
 def test_real_unitary_and_fewer_outputs():
     x = torch.rand(30, 3, generator=torch.Generator().manual_seed(2)) * 3
     _compare(_qnode(3, _real_block, lambda: [qml.expval(qml.PauliZ(0)),

@@ -198,7 +198,12 @@ class TorchLayer(qml.qnn.TorchLayer):
         (default: the layer's weights cast like ``x``)."""
         weights = self._weight_list(x) if weights is None else weights
         kwargs = {self.input_arg: x, **dict(zip(self.qnode_weights, weights, strict=True))}
-        with qml.queuing.AnnotatedQueue() as q:
+        # tensors the recording saves for autograd skip any outer saved-tensor hooks (a
+        # non-reentrant torch.utils.checkpoint): a call that binds directly records nothing,
+        # and its recomputation must save the same tensors as the call it replays
+        with qml.queuing.AnnotatedQueue() as q, torch.autograd.graph.saved_tensors_hooks(
+            _as_is, _as_is
+        ):
             qfunc_output = self.qnode.func(**kwargs)
         tape = qml.tape.QuantumScript.from_queue(q)
         leaves, structure = qml.pytrees.flatten(
@@ -230,10 +235,14 @@ class TorchLayer(qml.qnn.TorchLayer):
         wire_order = list(dev_wires if dev_wires is not None else tape.wires)
         rdtype = x.dtype if x.dtype in (torch.float32, torch.float64) else torch.float64
         ops = tape.operations
-        plan = self.plans.get(ops, tape.measurements, wire_order, rdtype, x.device)
+        with torch.autograd.graph.saved_tensors_hooks(_as_is, _as_is):  # as in _record
+            plan = self.plans.get(ops, tape.measurements, wire_order, rdtype, x.device)
         if shots is None:
             if direct and key not in self.plans.direct:
-                self.plans.direct[key] = self._direct_binding(x, plan, tape, structure)
+                with torch.autograd.graph.saved_tensors_hooks(_as_is, _as_is):
+                    self.plans.direct[key] = self._direct_binding(x, plan, tape, structure)
+                if self.plans.direct[key] is not None:  # this call as every later one
+                    return self._evaluate_compiled(x)
             return qml.pytrees.unflatten(run_plan(plan, ops, compile=self._qclf_compile),
                                          structure)  # fmt: skip
         parts = [part.shots for part in shots.shot_vector for _ in range(part.copies)]
@@ -293,6 +302,10 @@ class TorchLayer(qml.qnn.TorchLayer):
             return tuple(_combine_dimensions(r) for r in res)
 
         return _combine_dimensions(res)
+
+
+def _as_is(t: torch.Tensor) -> torch.Tensor:
+    return t
 
 
 def use_compile(module: torch.nn.Module, enabled: bool = True) -> int:
