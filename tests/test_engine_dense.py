@@ -479,6 +479,27 @@ def test_first_call_inside_a_non_reentrant_checkpoint(template):
         np.testing.assert_allclose(b.numpy(), a.numpy(), atol=TOL, rtol=0)
 
 
+@pytest.mark.parametrize("n", [5, 8])
+def test_first_call_under_inference_mode_then_training(n):
+    """An evaluation under ``torch.inference_mode()`` before training (the layer's first call)
+    leaves nothing behind that a later call under autograd cannot use (cached index tables
+    and buffers built in inference mode would be inference tensors): later values and
+    gradients equal PennyLane's, in strict mode."""
+    body, shape = _template("sel", n)
+    torch.manual_seed(0)
+    ref = qml.qnn.TorchLayer(_qnode(n, body), {"weights": shape}).double()
+    new = TorchLayer(_qnode(n, body), {"weights": shape}, strict=True).double()
+    new.load_state_dict(ref.state_dict())
+    x = torch.rand(6, n, generator=torch.Generator().manual_seed(3)).double()
+    with torch.inference_mode():
+        y0 = new(x)
+    np.testing.assert_allclose(y0.numpy(), ref(x).detach().numpy(), atol=TOL, rtol=0)
+    for layer in (ref, new):
+        layer(x).sum().backward()
+    np.testing.assert_allclose(new.weights.grad.numpy(), ref.weights.grad.numpy(), atol=TOL,
+                               rtol=0)  # fmt: skip
+
+
 def test_functions_reading_values_are_recorded_every_call():
     n = 2
     dev = qml.device("default.qubit", wires=n)

@@ -222,6 +222,20 @@ def test_first_call_inside_a_non_reentrant_checkpoint():
         np.testing.assert_allclose(b.numpy(), a.numpy(), atol=TOL, rtol=0)
 
 
+def test_first_call_under_inference_mode_then_training():
+    circuit = _qnode(4, _quanv, _zs(4))
+    ref, new = _layers(torch.float64, circuit, {"weights": (2, 2, 4)})
+    x = torch.rand(40, 4, generator=torch.Generator().manual_seed(7)).double() * 3
+    with torch.inference_mode():
+        new(x)
+    g = torch.ones(40, 4, dtype=torch.float64)
+    out_new, out_ref = _run(new, x, g), _run(ref, x, g)
+    for a, b in zip(out_new[:2], out_ref[:2], strict=True):
+        np.testing.assert_allclose(a.numpy(), b.numpy(), atol=TOL, rtol=0)
+    np.testing.assert_allclose(new.weights.grad.numpy(), ref.weights.grad.numpy(), atol=TOL,
+                               rtol=0)  # fmt: skip
+
+
 def test_real_unitary_and_fewer_outputs():
     x = torch.rand(30, 3, generator=torch.Generator().manual_seed(2)) * 3
     _compare(_qnode(3, _real_block, lambda: [qml.expval(qml.PauliZ(0)),

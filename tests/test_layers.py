@@ -10,7 +10,15 @@ import torch
 from qclf.circuits import build_qnode
 from torch import nn
 
-from qclf.layers import QCNN, DressedCircuit, ParallelCircuits, Quanv2d, count_parameters
+from qclf.layers import (
+    QCNN,
+    DressedCircuit,
+    ParallelCircuits,
+    Quanv2d,
+    ReuploadLinear,
+    WireCut,
+    count_parameters,
+)
 from qclf.quantum import TorchLayer
 
 
@@ -324,3 +332,20 @@ def test_dressed_circuit_learns_a_toy_problem():
         opt.step()
     accuracy = (model(x).argmax(-1) == labels).float().mean()
     assert accuracy >= 0.9, float(accuracy)
+
+
+@pytest.mark.parametrize("make", [lambda: (ReuploadLinear(6, 3, n_qubits=3), 6),
+                                  lambda: (WireCut(n_qubits=6, cut_qubit=2), 6)],
+                         ids=["ReuploadLinear", "WireCut"])  # fmt: skip
+def test_first_call_under_inference_mode_then_training(make):
+    """A first call under ``torch.inference_mode()`` (an evaluation before training) caches
+    nothing a later autograd call cannot use: the same values, and gradients flow."""
+    torch.manual_seed(0)
+    layer, width = make()
+    x = torch.rand(5, width, generator=torch.Generator().manual_seed(1))
+    with torch.inference_mode():
+        y0 = layer(x)
+    y = layer(x)
+    y.sum().backward()
+    torch.testing.assert_close(y.detach(), y0.clone(), atol=1e-6, rtol=0)
+    assert all(p.grad is not None and torch.isfinite(p.grad).all() for p in layer.parameters())

@@ -171,7 +171,14 @@ class TorchLayer(qml.qnn.TorchLayer):
             self._warn()
             return super()._evaluate_qnode(x)
         try:
-            res = self._evaluate_compiled(x)
+            if torch.is_inference_mode_enabled():
+                # what the engine caches on a call (plans, index tables, buffers) would be
+                # inference tensors, unusable by later calls under autograd: build and run it
+                # as a plain no-grad call (the same no-graph result)
+                with torch.inference_mode(False), torch.no_grad():
+                    res = self._evaluate_compiled(x)
+            else:
+                res = self._evaluate_compiled(x)
         except MemoryLimitExceeded:
             raise  # PennyLane would try to allocate the same states
         except UnsupportedCircuit as exc:

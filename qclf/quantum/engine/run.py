@@ -159,6 +159,11 @@ def simulate(
                 [op.wires for op in ops] + [m.wires for m in measurements]
             )
     rdtype, device = _default_dtype_device(ops, dtype, device)
+    if torch.is_inference_mode_enabled() and cache is not None:
+        # the plan's cached tables and buffers must stay usable by later calls under autograd
+        with torch.inference_mode(False), torch.no_grad():
+            return simulate(ops, measurements, wire_order, dtype=rdtype, device=device,
+                            fuse=fuse, cache=cache)  # fmt: skip
     with qml.QueuingManager.stop_recording():
         if cache is not None:
             plan = cache.get(ops, measurements, list(wire_order), rdtype, device)
