@@ -12,6 +12,7 @@ from torch.overrides import TorchFunctionMode
 from .engine import MemoryLimitExceeded, PlanCache, StrictModeError, UnsupportedCircuit, run_plan
 from .engine.bind import DirectBinding
 from .engine.plan import structure_key
+from .engine.run import outside_inference_mode
 
 __all__ = ["TorchLayer", "SUPPORTED_DEVICES", "strict_default", "use_compile"]
 
@@ -171,13 +172,7 @@ class TorchLayer(qml.qnn.TorchLayer):
             self._warn()
             return super()._evaluate_qnode(x)
         try:
-            if torch.is_inference_mode_enabled():
-                # what the engine caches on a call (plans, index tables, buffers) would be
-                # inference tensors, unusable by later calls under autograd: build and run it
-                # as a plain no-grad call (the same no-graph result)
-                with torch.inference_mode(False), torch.no_grad():
-                    res = self._evaluate_compiled(x)
-            else:
+            with outside_inference_mode():
                 res = self._evaluate_compiled(x)
         except MemoryLimitExceeded:
             raise  # PennyLane would try to allocate the same states
@@ -205,12 +200,7 @@ class TorchLayer(qml.qnn.TorchLayer):
         (default: the layer's weights cast like ``x``)."""
         weights = self._weight_list(x) if weights is None else weights
         kwargs = {self.input_arg: x, **dict(zip(self.qnode_weights, weights, strict=True))}
-        # tensors the recording saves for autograd skip any outer saved-tensor hooks (a
-        # non-reentrant torch.utils.checkpoint): a call that binds directly records nothing,
-        # and its recomputation must save the same tensors as the call it replays
-        with qml.queuing.AnnotatedQueue() as q, torch.autograd.graph.saved_tensors_hooks(
-            _as_is, _as_is
-        ):
+        with qml.queuing.AnnotatedQueue() as q:
             qfunc_output = self.qnode.func(**kwargs)
         tape = qml.tape.QuantumScript.from_queue(q)
         leaves, structure = qml.pytrees.flatten(
@@ -237,19 +227,21 @@ class TorchLayer(qml.qnn.TorchLayer):
             if isinstance(res, torch.Tensor):  # [expval, ...] as one (B, T) tensor
                 return res
             return qml.pytrees.unflatten(res, structure)
-        tape, structure = self._record(x)
-        dev_wires = self.qnode.device.wires  # a wire outside it fails in plan compilation
-        wire_order = list(dev_wires if dev_wires is not None else tape.wires)
-        rdtype = x.dtype if x.dtype in (torch.float32, torch.float64) else torch.float64
-        ops = tape.operations
-        with torch.autograd.graph.saved_tensors_hooks(_as_is, _as_is):  # as in _record
+        # Recording, compiling and the binding check save their tensors for autograd outside
+        # any outer saved-tensor hooks (a non-reentrant torch.utils.checkpoint): a call that
+        # binds directly does none of it, and a recomputation must save what its call saved.
+        with torch.autograd.graph.saved_tensors_hooks(_as_is, _as_is):
+            tape, structure = self._record(x)
+            dev_wires = self.qnode.device.wires  # a wire outside it fails in plan compilation
+            wire_order = list(dev_wires if dev_wires is not None else tape.wires)
+            rdtype = x.dtype if x.dtype in (torch.float32, torch.float64) else torch.float64
+            ops = tape.operations
             plan = self.plans.get(ops, tape.measurements, wire_order, rdtype, x.device)
-        if shots is None:
             if direct and key not in self.plans.direct:
-                with torch.autograd.graph.saved_tensors_hooks(_as_is, _as_is):
-                    self.plans.direct[key] = self._direct_binding(x, plan, tape, structure)
-                if self.plans.direct[key] is not None:  # this call as every later one
-                    return self._evaluate_compiled(x)
+                self.plans.direct[key] = self._direct_binding(x, plan, tape, structure)
+        if shots is None:
+            if direct and self.plans.direct[key] is not None:  # found now: as every later call
+                return self._evaluate_compiled(x)
             return qml.pytrees.unflatten(run_plan(plan, ops, compile=self._qclf_compile),
                                          structure)  # fmt: skip
         parts = [part.shots for part in shots.shot_vector for _ in range(part.copies)]

@@ -210,13 +210,12 @@ class FusedProgram(torch.autograd.Function):
     @staticmethod
     def backward(ctx, grad):
         flat_u, flat_b, _ = ctx.saved_tensors
+        release_unless_retained(ctx, "tape")  # at the end of the backward pass
         if needs_autograd_backward(grad):  # create_graph or vmap: autograd's own backward
-            release_unless_retained(ctx, "tape")
             return (None, *differentiable_grads(
                 lambda: ctx.prog.forward_tape(flat_u, flat_b, [], differentiable=True),
                 grad, (flat_u, flat_b), ctx.needs_input_grad[1:]))
         with torch.no_grad():
             gu, gb = ctx.prog.backward_tape(ctx.tape, grad, flat_u, flat_b,
                                             ctx.needs_input_grad[1], ctx.needs_input_grad[2])
-        release_unless_retained(ctx, "tape")
         return None, gu, gb

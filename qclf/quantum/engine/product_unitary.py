@@ -55,6 +55,7 @@ class ProductUnitary:
         # angle encodings read every batched column in order: the angles are flat_b itself
         self.all_columns = plan.flat_b_size == m and bool(
             np.array_equal(prog.prep_cols.cpu().numpy(), np.arange(m)))  # fmt: skip
+        self._kept_pool: list[_ChunkBuffers] = []  # :meth:`kept_buffers`
 
     @classmethod
     def compile(cls, prog, mplan, plan) -> ProductUnitary | None:
@@ -82,16 +83,14 @@ class ProductUnitary:
         pool (the backward hands it back, :meth:`release_kept`), else a new one. Reused like
         the chunk buffers, for the same reason (page faults of fresh buffers); a set whose
         backward never runs is dropped with its autograd node."""
-        pool = self.__dict__.setdefault("_kept_pool", [])
         try:
-            return pool.pop()
+            return self._kept_pool.pop()
         except IndexError:
             return _ChunkBuffers(thresholds.PRODUCT_CHUNK)
 
     def release_kept(self, bufs: _ChunkBuffers) -> None:
-        pool = self.__dict__.setdefault("_kept_pool", [])
-        if bufs.width == thresholds.PRODUCT_CHUNK and len(pool) < 2:
-            pool.append(bufs)
+        if bufs.width == thresholds.PRODUCT_CHUNK and len(self._kept_pool) < 2:
+            self._kept_pool.append(bufs)
 
     def values(self, bound: Bound) -> torch.Tensor:
         """(B, T) expectations of the frame's Z-words."""
@@ -236,9 +235,7 @@ class ProductUnitaryExpvals(torch.autograd.Function):
         tt, flat_u, theta = ctx.saved_tensors
         prog, wc, is_complex = ctx.prog, ctx.wc, ctx.is_complex
         if needs_autograd_backward(grad):  # create_graph or vmap: autograd's own backward
-            if ctx.kept_buffers is not None:
-                prog.release_kept(ctx.kept_buffers)
-            ctx.kept = ctx.kept_buffers = None
+            _hand_back(ctx)
             return (None, *differentiable_grads(lambda: prog.values_autograd(theta, flat_u),
                                                 grad, (theta, flat_u), ctx.needs_input_grad[1:]))
 
@@ -276,7 +273,13 @@ class ProductUnitaryExpvals(torch.autograd.Function):
             gu = None
             if need_u:
                 gu = prog.unitary_backward(ctx.tape, gwc.to(wc.dtype), is_complex, flat_u)
-        if ctx.kept_buffers is not None:  # a retained graph's next backward recomputes
-            prog.release_kept(ctx.kept_buffers)
-        ctx.kept = ctx.kept_buffers = None
+        _hand_back(ctx)
         return None, (gtheta.transpose(0, 1) if need_t else None), gu
+
+
+def _hand_back(ctx) -> None:
+    """Return a call's kept chunks to the program's pool once its backward has used them (or
+    did not need them); a second backward of a retained graph recomputes them."""
+    if ctx.kept_buffers is not None:
+        ctx.prog.release_kept(ctx.kept_buffers)
+    ctx.kept = ctx.kept_buffers = None

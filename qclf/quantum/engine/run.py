@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 
 import pennylane as qml
 import torch
@@ -74,6 +75,18 @@ def run_plan(plan: CircuitPlan, ops: Sequence | None, *, fuse: bool = True,
         if stacked and mplan.stack_terms is not None:
             return mplan.evaluate_stacked(psi, bound, batched, prerotated, batch, values)
         return mplan.evaluate(psi, bound, batched, prerotated, batch, values)
+
+
+@contextlib.contextmanager
+def outside_inference_mode() -> Iterator[None]:
+    """Run the engine as a plain no-grad call when the caller is in ``torch.inference_mode()``:
+    what a call caches (plans, index tables, buffers) would otherwise be inference tensors,
+    unusable by every later call under autograd. The result is the same, without a graph."""
+    if not torch.is_inference_mode_enabled():
+        yield
+        return
+    with torch.inference_mode(False), torch.no_grad():
+        yield
 
 
 def _compiled_program(plan: CircuitPlan, dense: DenseProgram) -> CompiledProgram | None:
@@ -159,14 +172,9 @@ def simulate(
                 [op.wires for op in ops] + [m.wires for m in measurements]
             )
     rdtype, device = _default_dtype_device(ops, dtype, device)
-    if torch.is_inference_mode_enabled() and cache is not None:
-        # the plan's cached tables and buffers must stay usable by later calls under autograd
-        with torch.inference_mode(False), torch.no_grad():
-            return simulate(ops, measurements, wire_order, dtype=rdtype, device=device,
-                            fuse=fuse, cache=cache)  # fmt: skip
-    with qml.QueuingManager.stop_recording():
+    with outside_inference_mode(), qml.QueuingManager.stop_recording():
         if cache is not None:
             plan = cache.get(ops, measurements, list(wire_order), rdtype, device)
         else:
             plan = CircuitPlan(ops, measurements, list(wire_order), rdtype, device)
-    return run_plan(plan, ops, fuse=fuse)
+        return run_plan(plan, ops, fuse=fuse)
