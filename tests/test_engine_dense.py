@@ -13,6 +13,13 @@ import numpy as np
 import pennylane as qml
 import pytest
 import torch
+from engine_checks import (
+    assert_same,
+    checkpointed_gradients,
+    layer_pair,
+    penalty_gradients,
+    vectorized_jacobians,
+)
 
 from qclf.quantum import TorchLayer
 from qclf.quantum.engine import PlanCache, simulate, thresholds
@@ -38,12 +45,7 @@ def _compare(circuit, weight_shapes, x, seed=0):
 
 
 def _compare_values(circuit, weight_shapes, x, seed=0):
-    torch.manual_seed(seed)
-    ref = qml.qnn.TorchLayer(circuit, weight_shapes)
-    new = TorchLayer(circuit, weight_shapes, strict=True)
-    new.load_state_dict(ref.state_dict())
-    ref.double()
-    new.double()
+    ref, new = layer_pair(circuit, weight_shapes, seed=seed)
     x = x.double()
     xa, xb = x.clone().requires_grad_(True), x.clone().requires_grad_(True)
     ya, yb = ref(xa), new(xb)
@@ -152,6 +154,8 @@ def _template(template: str, n: int):
             qml.IQPEmbedding(inputs, wires=range(n))
             qml.BasicEntanglerLayers(weights, wires=range(n))
 
+    if template == "excitation":  # a gate outside the entry table, on 3 wires
+        return _excitation, (2,)
     shapes = {"sel": (2, n, 3), "qaoa": qml.QAOAEmbedding.shape(2, n), "random": (2, 8),
               "basic": (3, n), "iqp": (2, n)}  # fmt: skip
     return body, shapes[template]
@@ -276,10 +280,7 @@ def test_retained_graph_runs_the_backward_twice_and_a_freed_one_raises(n):
     the gradients twice; a third backward raises autograd's own error; after a backward
     without ``retain_graph`` the program's tape of states is released (no leak when the
     output is kept), after a retained one it is kept."""
-    torch.manual_seed(0)
-    ref = qml.qnn.TorchLayer(_qnode(n, _sel), {"weights": (2, n, 3)}).double()
-    new = TorchLayer(_qnode(n, _sel), {"weights": (2, n, 3)}, strict=True).double()
-    new.load_state_dict(ref.state_dict())
+    ref, new = layer_pair(_qnode(n, _sel), {"weights": (2, n, 3)})
     x = torch.rand(6, n, generator=torch.Generator().manual_seed(2)).double()
     ref(x).sum().backward()
     y = new(x).sum()
@@ -309,23 +310,10 @@ def test_second_derivatives_equal_pennylane(n, template):
     inputs and weights equal PennyLane's, on the whole-register program (SEL, IQP's phases
     of feature pairs, QAOA's re-uploading), the block program (8 qubits), the wire gates (9)
     and the autograd program (a gate outside the entry table)."""
-    body, shape = (_excitation, (2,)) if template == "excitation" else _template(template, n)
-    shapes = {"weights": shape}
-    torch.manual_seed(0)
-    ref = qml.qnn.TorchLayer(_qnode(n, body), shapes).double()
-    new = TorchLayer(_qnode(n, body), shapes, strict=True).double()
-    new.load_state_dict(ref.state_dict())
+    body, shape = _template(template, n)
+    ref, new = layer_pair(_qnode(n, body), {"weights": shape})
     x = torch.rand(5, n, generator=torch.Generator().manual_seed(1)).double() * 2
-    scale = torch.arange(1.0, n + 1, dtype=torch.float64)
-    results = []
-    for layer in (ref, new):
-        xi = x.clone().requires_grad_(True)
-        gx, gw = torch.autograd.grad((layer(xi) * scale).sum(), (xi, layer.weights),
-                                     create_graph=True)  # fmt: skip
-        hx, hw = torch.autograd.grad((gx**2).sum() + (gw**2).sum(), (xi, layer.weights))
-        results.append((gx.detach(), gw.detach(), hx, hw))
-    for a, b in zip(*results, strict=True):
-        np.testing.assert_allclose(b.numpy(), a.numpy(), atol=1e-9, rtol=0)
+    assert_same(penalty_gradients, ref, new, x, 1e-9)
     assert all(p is not None for p in _dense_programs(new))
 
 
@@ -334,23 +322,10 @@ def test_vectorized_jacobians_equal_pennylane(n, template):
     """``torch.autograd.functional.jacobian(..., vectorize=True)`` runs the backward once for a
     batch of output gradients (vmap): the whole-register program, the blocks and the autograd
     program give PennyLane's Jacobians with respect to inputs and weights."""
-    body, shape = (_excitation, (2,)) if template == "excitation" else _template(template, n)
-    shapes = {"weights": shape}
-    torch.manual_seed(0)
-    ref = qml.qnn.TorchLayer(_qnode(n, body), shapes).double()
-    new = TorchLayer(_qnode(n, body), shapes, strict=True).double()
-    new.load_state_dict(ref.state_dict())
+    body, shape = _template(template, n)
+    ref, new = layer_pair(_qnode(n, body), {"weights": shape})
     x = torch.rand(3, n, generator=torch.Generator().manual_seed(1)).double() * 2
-    jacobians = []
-    for layer in (ref, new):
-        jx = torch.autograd.functional.jacobian(lambda xi, layer=layer: layer(xi), x,
-                                                vectorize=True)  # fmt: skip
-        y = layer(x).reshape(-1)
-        (jw,) = torch.autograd.grad(y, layer.weights, torch.eye(y.shape[0], dtype=y.dtype),
-                                    is_grads_batched=True)  # fmt: skip
-        jacobians.append((jx, jw))
-    for a, b in zip(*jacobians, strict=True):
-        np.testing.assert_allclose(b.numpy(), a.numpy(), atol=1e-10, rtol=0)
+    assert_same(vectorized_jacobians, ref, new, x, 1e-10)
 
 
 @pytest.mark.parametrize("n", [3, 7])
@@ -438,10 +413,7 @@ def test_gates_outside_the_entry_table_replay_directly(monkeypatch):
     """A gate built from its own matrix (SingleExcitation) reads its parameters from the
     flat vectors like the table's gates: later calls bind directly and stay exact (they read
     the recorded operations, absent when binding directly, and failed on the second call)."""
-    torch.manual_seed(0)
-    ref = qml.qnn.TorchLayer(_qnode(3, _excitation), {"weights": (2,)}).double()
-    new = TorchLayer(_qnode(3, _excitation), {"weights": (2,)}, strict=True).double()
-    new.load_state_dict(ref.state_dict())
+    ref, new = layer_pair(_qnode(3, _excitation), {"weights": (2,)})
     calls = []
     record = new._record
     monkeypatch.setattr(new, "_record", lambda *a, **k: calls.append(1) or record(*a, **k))
@@ -465,18 +437,9 @@ def test_first_call_inside_a_non_reentrant_checkpoint(template):
     products)."""
     n = 3
     body, shape = _template(template, n)
-    torch.manual_seed(0)
-    ref = qml.qnn.TorchLayer(_qnode(n, body), {"weights": shape}).double()
-    new = TorchLayer(_qnode(n, body), {"weights": shape}, strict=True).double()
-    new.load_state_dict(ref.state_dict())
+    ref, new = layer_pair(_qnode(n, body), {"weights": shape})
     x = torch.rand(4, n, generator=torch.Generator().manual_seed(3)).double()
-    grads = []
-    for layer in (ref, new):
-        xi = x.clone().requires_grad_(True)
-        torch.utils.checkpoint.checkpoint(layer, xi, use_reentrant=False).sum().backward()
-        grads.append((xi.grad, layer.weights.grad))
-    for a, b in zip(*grads, strict=True):
-        np.testing.assert_allclose(b.numpy(), a.numpy(), atol=TOL, rtol=0)
+    assert_same(checkpointed_gradients, ref, new, x, TOL)
 
 
 @pytest.mark.parametrize("n", [5, 8])
@@ -486,10 +449,7 @@ def test_first_call_under_inference_mode_then_training(n):
     and buffers built in inference mode would be inference tensors): later values and
     gradients equal PennyLane's, in strict mode."""
     body, shape = _template("sel", n)
-    torch.manual_seed(0)
-    ref = qml.qnn.TorchLayer(_qnode(n, body), {"weights": shape}).double()
-    new = TorchLayer(_qnode(n, body), {"weights": shape}, strict=True).double()
-    new.load_state_dict(ref.state_dict())
+    ref, new = layer_pair(_qnode(n, body), {"weights": shape})
     x = torch.rand(6, n, generator=torch.Generator().manual_seed(3)).double()
     with torch.inference_mode():
         y0 = new(x)

@@ -13,6 +13,13 @@ import numpy as np
 import pennylane as qml
 import pytest
 import torch
+from engine_checks import (
+    assert_same,
+    checkpointed_gradients,
+    layer_pair,
+    penalty_gradients,
+    vectorized_jacobians,
+)
 
 from qclf.quantum import TorchLayer
 from qclf.quantum.engine import thresholds
@@ -44,14 +51,6 @@ def _zs(n):
     return lambda: [qml.expval(qml.PauliZ(w)) for w in range(n)]
 
 
-def _layers(dtype, circuit, shapes, seed=0):
-    torch.manual_seed(seed)
-    ref = qml.qnn.TorchLayer(circuit, shapes).to(dtype)
-    new = TorchLayer(circuit, shapes, strict=True).to(dtype)
-    new.load_state_dict(ref.state_dict())
-    return ref, new
-
-
 def _run(layer, x, g):
     layer.zero_grad(set_to_none=True)
     xi = x.clone().requires_grad_(True)
@@ -61,7 +60,7 @@ def _run(layer, x, g):
 
 
 def _compare(circuit, shapes, x, used=True, tol=TOL):
-    ref, new = _layers(torch.float64, circuit, shapes)
+    ref, new = layer_pair(circuit, shapes)
     x = x.double()
     with torch.no_grad():  # a fixed random output gradient: every output's gradient counts
         shape = ref(x).shape
@@ -110,7 +109,7 @@ def test_chunk_buffers_kept_between_calls_and_not_shared_while_busy():
     results still exact); a call that finds them busy (another thread, a forward inside a
     backward) uses fresh ones and leaves them untouched."""
     circuit = _qnode(4, _quanv, _zs(4))
-    ref, new = _layers(torch.float64, circuit, {"weights": (2, 2, 4)})
+    ref, new = layer_pair(circuit, {"weights": (2, 2, 4)})
     x1, x2 = (torch.rand(40, 4, generator=torch.Generator().manual_seed(s)).double() * 3
               for s in (5, 6))  # fmt: skip
     g = torch.ones(40, 4, dtype=torch.float64)
@@ -137,7 +136,7 @@ def test_two_calls_before_one_backward_and_a_call_without_backward():
     backward of their sum), and a forward whose graph is dropped before any backward leaves
     nothing behind that a later call could read."""
     circuit = _qnode(4, _quanv, _zs(4))
-    ref, new = _layers(torch.float64, circuit, {"weights": (2, 2, 4)})
+    ref, new = layer_pair(circuit, {"weights": (2, 2, 4)})
     x1, x2, x3 = (torch.rand(40, 4, generator=torch.Generator().manual_seed(s)).double() * 3
                   for s in (7, 8, 9))  # fmt: skip
     g1, g2 = (torch.randn(40, 4, generator=torch.Generator().manual_seed(s)).double()
@@ -160,7 +159,7 @@ def test_retained_graph_runs_the_backward_twice():
     (the second backward recomputes what the first handed back to the pool); a third raises
     autograd's own error."""
     circuit = _qnode(4, _quanv, _zs(4))
-    ref, new = _layers(torch.float64, circuit, {"weights": (2, 2, 4)})
+    ref, new = layer_pair(circuit, {"weights": (2, 2, 4)})
     x = torch.rand(40, 4, generator=torch.Generator().manual_seed(4)).double() * 3
     ref(x).sum().backward()
     y = new(x).sum()
@@ -175,56 +174,34 @@ def test_retained_graph_runs_the_backward_twice():
 def test_second_derivatives_equal_pennylane():
     """Under ``create_graph=True`` the backward is differentiable (recorded once more in
     torch operations): a gradient penalty's gradients equal PennyLane's."""
-    circuit = _qnode(4, _quanv, _zs(4))
-    ref, new = _layers(torch.float64, circuit, {"weights": (2, 2, 4)})
+    ref, new = layer_pair(_qnode(4, _quanv, _zs(4)), {"weights": (2, 2, 4)})
     x = torch.rand(40, 4, generator=torch.Generator().manual_seed(4)).double() * 3
-    scale = torch.arange(1.0, 5.0, dtype=torch.float64)
-    results = []
     with mock.patch.object(ProductUnitary, "values", autospec=True,
                            side_effect=ProductUnitary.values) as spy:  # fmt: skip
-        for layer in (ref, new):
-            xi = x.clone().requires_grad_(True)
-            gx, gw = torch.autograd.grad((layer(xi) * scale).sum(), (xi, layer.weights),
-                                         create_graph=True)  # fmt: skip
-            hx, hw = torch.autograd.grad((gx**2).sum() + (gw**2).sum(), (xi, layer.weights))
-            results.append((gx.detach(), gw.detach(), hx, hw))
+        assert_same(penalty_gradients, ref, new, x, 1e-9)
     assert spy.call_count == 1
-    for a, b in zip(*results, strict=True):
-        np.testing.assert_allclose(b.numpy(), a.numpy(), atol=1e-9, rtol=0)
 
 
 def test_vectorized_jacobians_equal_pennylane():
-    """Output gradients in one batch (``is_grads_batched``, vmap over the backward) give
-    PennyLane's Jacobians."""
-    circuit = _qnode(4, _quanv, _zs(4))
-    ref, new = _layers(torch.float64, circuit, {"weights": (2, 2, 4)})
+    """Output gradients in one batch (vmap over the backward: ``jacobian(...,
+    vectorize=True)``, ``is_grads_batched``) give PennyLane's Jacobians."""
+    ref, new = layer_pair(_qnode(4, _quanv, _zs(4)), {"weights": (2, 2, 4)})
     x = torch.rand(30, 4, generator=torch.Generator().manual_seed(4)).double() * 3
-    jacobians = []
-    for layer in (ref, new):
-        xi = x.clone().requires_grad_(True)
-        y = layer(xi).sum(0)
-        eye = torch.eye(y.shape[0], dtype=y.dtype)
-        jacobians.append(torch.autograd.grad(y, (xi, layer.weights), eye, is_grads_batched=True))
-    for a, b in zip(*jacobians, strict=True):
-        np.testing.assert_allclose(b.numpy(), a.numpy(), atol=1e-10, rtol=0)
+    with mock.patch.object(ProductUnitary, "values", autospec=True,
+                           side_effect=ProductUnitary.values) as spy:  # fmt: skip
+        assert_same(vectorized_jacobians, ref, new, x, 1e-10)
+    assert spy.call_count > 0
 
 
 def test_first_call_inside_a_non_reentrant_checkpoint():
-    circuit = _qnode(4, _quanv, _zs(4))
-    ref, new = _layers(torch.float64, circuit, {"weights": (2, 2, 4)})
+    ref, new = layer_pair(_qnode(4, _quanv, _zs(4)), {"weights": (2, 2, 4)})
     x = torch.rand(40, 4, generator=torch.Generator().manual_seed(6)).double() * 3
-    grads = []
-    for layer in (ref, new):
-        xi = x.clone().requires_grad_(True)
-        torch.utils.checkpoint.checkpoint(layer, xi, use_reentrant=False).sum().backward()
-        grads.append((xi.grad, layer.weights.grad))
-    for a, b in zip(*grads, strict=True):
-        np.testing.assert_allclose(b.numpy(), a.numpy(), atol=TOL, rtol=0)
+    assert_same(checkpointed_gradients, ref, new, x, TOL)
 
 
 def test_first_call_under_inference_mode_then_training():
     circuit = _qnode(4, _quanv, _zs(4))
-    ref, new = _layers(torch.float64, circuit, {"weights": (2, 2, 4)})
+    ref, new = layer_pair(circuit, {"weights": (2, 2, 4)})
     x = torch.rand(40, 4, generator=torch.Generator().manual_seed(7)).double() * 3
     with torch.inference_mode():
         new(x)
@@ -338,8 +315,8 @@ def test_float32_large_batch_gradient_sums(monkeypatch):
     (measured: 6.6e-7, 6.1e-7, 3.0e-7)."""
     monkeypatch.setattr(thresholds, "PRODUCT_CHUNK", 4096)
     circuit = _qnode(4, _quanv, _zs(4))
-    _, new = _layers(torch.float32, circuit, {"weights": (2, 2, 4)})
-    _, new64 = _layers(torch.float64, circuit, {"weights": (2, 2, 4)})
+    _, new = layer_pair(circuit, {"weights": (2, 2, 4)}, torch.float32)
+    _, new64 = layer_pair(circuit, {"weights": (2, 2, 4)})
     new64.load_state_dict(new.state_dict())
     x = torch.rand(20_000, 4, generator=torch.Generator().manual_seed(9)) * 3
     g = torch.ones(20_000, 4)
@@ -354,7 +331,7 @@ def test_float32_large_batch_gradient_sums(monkeypatch):
 
 def test_fixed_weights_and_inputs_without_gradients():
     circuit = _qnode(4, _quanv, _zs(4))
-    ref, new = _layers(torch.float64, circuit, {"weights": (1, 2, 4)})
+    ref, new = layer_pair(circuit, {"weights": (1, 2, 4)})
     for layer in (ref, new):
         layer.requires_grad_(False)
     x = torch.rand(50, 4, dtype=torch.float64, generator=torch.Generator().manual_seed(10))
