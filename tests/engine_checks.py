@@ -10,11 +10,12 @@ import torch
 from qclf.quantum import TorchLayer
 
 
-def layer_pair(circuit, weight_shapes, dtype=torch.float64, seed=0):
-    """(PennyLane's layer, qclf's strict layer) on ``circuit``, same initial weights."""
+def layer_pair(circuit, weight_shapes, dtype=torch.float64, seed=0, **options):
+    """(PennyLane's layer, qclf's strict layer with ``options``) on ``circuit``, same initial
+    weights."""
     torch.manual_seed(seed)
     ref = qml.qnn.TorchLayer(circuit, weight_shapes).to(dtype)
-    new = TorchLayer(circuit, weight_shapes, strict=True).to(dtype)
+    new = TorchLayer(circuit, weight_shapes, strict=True, **options).to(dtype)
     new.load_state_dict(ref.state_dict())
     return ref, new
 

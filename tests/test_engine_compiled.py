@@ -11,6 +11,7 @@ import shutil
 import pennylane as qml
 import pytest
 import torch
+from engine_checks import layer_pair
 
 from qclf.quantum import TorchLayer
 from qclf.quantum.engine.compiled import CompiledProgram
@@ -47,12 +48,7 @@ def _real_qnode(n=3):
 
 
 def _pair(make, dtype=torch.float64, seed=0):
-    qnode, shapes = make()
-    torch.manual_seed(seed)
-    ref = qml.qnn.TorchLayer(qnode, shapes)
-    layer = TorchLayer(qnode, shapes, strict=True, compile=True)
-    layer.load_state_dict(ref.state_dict())
-    return ref.to(dtype), layer.to(dtype)
+    return layer_pair(*make(), dtype, seed, compile=True)
 
 
 def _values_and_grads(layer, x):
